@@ -1,0 +1,34 @@
+# The two commands of the README:
+#   make book   set up .venv and build the HTML book into _build/html
+#   make test   set up .venv and run every test stage (see tools/run_tests.py)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup book test release lock clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+book: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . -W -n --keep-going
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/run_tests.py
+
+# Regenerate exercises/ from solutions/ (nbgrader generate_assignment).
+release: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m autograder release --all
+
+# Re-pin requirements/constraints.txt from the current .venv.
+lock: setup
+	$(BIN)/python tools/lock.py
+
+clean:
+	rm -rf _build
