@@ -1,0 +1,108 @@
+"""Command line of the course's grading pipeline.
+
+    python -m autograder release --all                 regenerate exercises/ from solutions/
+    python -m autograder diff --all                    exit 1 if exercises/ is stale
+    python -m autograder grade hw1_mlp SUBMISSIONS/    grade a class (CSV, feedback, report)
+    python -m autograder check exercises/hw1_mlp/hw1_mlp.ipynb
+                                                       a student's own check: visible tests only
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import COURSE_ROOT, EXERCISES
+
+
+def _assignments(args) -> list[str]:
+    from .release import assignments
+
+    names = assignments() if args.all else args.assignments
+    if not names:
+        raise SystemExit("name assignments or pass --all")
+    return names
+
+
+def cmd_release(args) -> int:
+    from .release import course_relative, release
+
+    for name in _assignments(args):
+        print(f"released {course_relative(release(name))}")
+    return 0
+
+
+def cmd_diff(args) -> int:
+    from .release import diff
+
+    problems = [line for name in _assignments(args) for line in diff(name)]
+    for line in problems:
+        print(line)
+    return 1 if problems else 0
+
+
+def cmd_grade(args) -> int:
+    from .batch import grade_folder
+
+    out = args.out or COURSE_ROOT / "grading" / args.assignment
+    return grade_folder(args.assignment, args.submissions, out, workers=args.workers,
+                        cell_timeout=args.cell_timeout, progress=not args.no_progress)
+
+
+def cmd_check(args) -> int:
+    """Run a student's notebook against the *released* tests (no hidden tests)."""
+    from .grade import grade_submission
+
+    notebook = args.notebook.resolve()
+    assignment = args.assignment or notebook.parent.name
+    release = EXERCISES / assignment / notebook.name
+    if not release.exists():
+        candidates = sorted((EXERCISES / assignment).glob("*.ipynb"))
+        if len(candidates) != 1:
+            raise SystemExit(f"cannot tell which assignment {notebook} belongs to: pass --assignment")
+        release = candidates[0]
+    result = grade_submission(release, notebook, args.cell_timeout)
+    for part in result["parts"]:
+        mark = "PASS" if part["status"] == "passed" else "FAIL"
+        print(f"[{mark}] {part['grade_id']}: {part['message']}")
+    for note in result["notes"]:
+        print(f"note: {note}")
+    passed = sum(p["status"] == "passed" for p in result["parts"])
+    print(f"{passed} of {len(result['parts'])} parts pass their visible tests "
+          "(the grader also runs hidden tests).")
+    return 0 if passed == len(result["parts"]) else 1
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, func, help_ in (("release", cmd_release, "regenerate exercises/<assignment> from solutions/"),
+                              ("diff", cmd_diff, "compare exercises/ with a fresh generation")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("assignments", nargs="*")
+        p.add_argument("--all", action="store_true", help="every assignment in solutions/")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("grade", help="grade a folder of submitted notebooks")
+    p.add_argument("assignment", help="e.g. hw1_mlp (a folder of solutions/)")
+    p.add_argument("submissions", type=Path, help="folder with one notebook or folder per student")
+    p.add_argument("--out", type=Path, help="output folder (default: grading/<assignment>)")
+    p.add_argument("--workers", type=int, default=None, help="parallel graders (default: CPU count)")
+    p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (default 120)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("check", help="a student's check: run the visible tests of a notebook")
+    p.add_argument("notebook", type=Path)
+    p.add_argument("--assignment", help="assignment name (default: the notebook's folder name)")
+    p.add_argument("--cell-timeout", type=float, default=120.0)
+    p.set_defaults(func=cmd_check)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Grade a folder of submissions: grades CSV, one feedback HTML per student, a report.
+
+Layout accepted for the submissions folder (one entry per student):
+
+    submissions/alice.ipynb                 the student's notebook, named after them
+    submissions/bob/hw1_mlp.ipynb           a folder per student (any notebook name)
+    submissions/carol/hw1_mlp/hw1_mlp.ipynb nbgrader's exchange layout
+
+Each submission is graded in its own child process (and its own kernel), with a
+per-cell time limit and a hard limit for the whole submission; a crash or an
+infinite loop costs that student the affected parts and nothing else.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from tqdm.auto import tqdm
+
+from . import SOLUTIONS
+from .feedback import render
+from .grade import DEFAULT_CELL_TIMEOUT
+from .parts import read_parts
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    path: Path | None  # None: no notebook found for this student
+
+
+def source_notebook(assignment: str) -> Path:
+    """The instructor's notebook of ``assignment`` (exactly one per assignment folder)."""
+    found = sorted((SOLUTIONS / assignment).glob("*.ipynb"))
+    if len(found) != 1:
+        raise SystemExit(f"expected one notebook in {SOLUTIONS / assignment}, found {len(found)}")
+    return found[0]
+
+
+def find_submissions(folder: Path, notebook_name: str) -> list[Submission]:
+    """One :class:`Submission` per entry of ``folder`` (see the module docstring)."""
+    subs = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file():
+            subs.append(Submission(entry.stem, entry))
+            continue
+        notebooks = sorted(p for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+        preferred = [p for p in notebooks if p.name == notebook_name]
+        chosen = (preferred or notebooks or [None])[0]
+        subs.append(Submission(entry.name, chosen))
+    return subs
+
+
+def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float) -> dict:
+    """Grade one submission in a separate Python process; never raises."""
+    parts = read_parts(nbformat.read(source, as_version=4))
+
+    def zeros(note: str, status: str) -> dict:
+        return {"status": status, "notes": [note], "score": 0.0, "seconds": 0.0,
+                "max_score": sum(p.points for p in parts),
+                "parts": [{"grade_id": p.grade_id, "max_points": p.points, "points": 0.0,
+                           "status": "not run", "message": note} for p in parts]}
+
+    if sub.path is None:
+        return zeros("No notebook (.ipynb) was found in this submission.", "ungradable")
+    with tempfile.TemporaryDirectory(prefix="autograde-child-") as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "autograder.grade", str(source), str(sub.path.resolve()), str(out),
+               "--cell-timeout", str(cell_timeout)]
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        try:
+            done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True,
+                                  timeout=hard_timeout, start_new_session=True)
+        except subprocess.TimeoutExpired:
+            return zeros(f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).",
+                         "ungradable")
+        if done.returncode != 0 or not out.exists():
+            tail = (done.stderr or "").strip().splitlines()[-1:] or ["no output"]
+            return zeros(f"The grader failed on this submission ({tail[0][:300]}).", "ungradable")
+        return json.loads(out.read_text())
+
+
+def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part_ids: list[str]) -> None:
+    """grades.csv, feedback/<student>.html, results/<student>.json and report.txt in ``out_dir``."""
+    (out_dir / "feedback").mkdir(parents=True, exist_ok=True)
+    (out_dir / "results").mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "grades.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["student", *part_ids, "total", "max_total", "status"])
+        for student in sorted(results):
+            r = results[student]
+            points = {p["grade_id"]: p["points"] for p in r["parts"]}
+            writer.writerow([student, *[f"{points.get(g, 0.0):g}" for g in part_ids],
+                             f"{r['score']:g}", f"{r['max_score']:g}", r["status"]])
+    for student, r in results.items():
+        (out_dir / "feedback" / f"{student}.html").write_text(render(student, assignment, r))
+        (out_dir / "results" / f"{student}.json").write_text(json.dumps(r, indent=1))
+    lines = [f"Assignment {assignment}: {len(results)} submission(s)."]
+    flagged = {s: r for s, r in sorted(results.items()) if r["notes"] or r["status"] != "graded"}
+    if flagged:
+        lines.append("Needs attention:")
+        for student, r in flagged.items():
+            lines.append(f"  {student} [{r['status']}] {r['score']:g}/{r['max_score']:g}")
+            lines += [f"    - {n}" for n in r["notes"]]
+    else:
+        lines.append("Every submission ran cleanly.")
+    (out_dir / "report.txt").write_text("\n".join(lines) + "\n")
+
+
+def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int | None = None,
+                 cell_timeout: float = DEFAULT_CELL_TIMEOUT, progress: bool = True,
+                 source: Path | None = None) -> int:
+    """Grade every submission in ``submissions``; returns the exit code.
+
+    0: every submission has a grade (students whose code crashed or looped are graded
+    and named in report.txt); 1: at least one submission could not be graded at all
+    (unreadable file, no notebook, grader failure): see report.txt.
+    """
+    source = source or source_notebook(assignment)
+    source_nb = nbformat.read(source, as_version=4)
+    part_ids = [p.grade_id for p in read_parts(source_nb)]
+    n_code = sum(c.cell_type == "code" for c in source_nb.cells)
+    hard_timeout = cell_timeout * n_code + 120
+    subs = find_submissions(submissions, source.name)
+    workers = workers or os.cpu_count() or 1
+    results: dict[str, dict] = {}
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout): s for s in subs}
+        for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}",
+                        unit="notebook", disable=not progress):
+            results[futures[fut].student] = fut.result()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_outputs(assignment, results, out_dir, part_ids)
+    n_bad = sum(r["status"] != "graded" for r in results.values())
+    print(f"graded {len(results) - n_bad}/{len(results)} submissions of {assignment} in "
+          f"{time.perf_counter() - start:.1f} s -> {out_dir / 'grades.csv'}, {out_dir / 'feedback'}/, "
+          f"{out_dir / 'report.txt'}")
+    return 1 if n_bad else 0

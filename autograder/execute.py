@@ -1,0 +1,110 @@
+"""Execute an assembled notebook in a fresh kernel and read off each part's result.
+
+Each cell has a time limit; a cell that exceeds it is interrupted (KeyboardInterrupt
+in the kernel) and the run goes on with the next cell, so an infinite loop costs
+only the parts that depend on it. If the kernel dies, the cells that did not run
+are reported as such; the parts that ran before keep their results.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+from .parts import Part
+
+MESSAGE_LIMIT = 600
+
+
+@dataclass
+class PartResult:
+    """Outcome of one graded part, as the student and the grades CSV see it."""
+
+    grade_id: str
+    max_points: float
+    points: float
+    status: str  # "passed" | "failed" | "not run"
+    message: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def run(nb, workdir: Path, cell_timeout: float, kernel_name: str = "python3") -> tuple[set[int], list[str]]:
+    """Execute ``nb`` in place with its kernel's working directory ``workdir``.
+
+    Returns the indices of the cells that ran to completion (a cell whose kernel
+    died under it is not among them) and notes about the run.
+    """
+    notes = []
+    completed: set[int] = set()
+
+    def mark_completed(cell, cell_index, execute_reply):
+        completed.add(cell_index)
+
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=True,
+                            interrupt_on_timeout=True, record_timing=False,
+                            on_cell_executed=mark_completed,
+                            resources={"metadata": {"path": str(workdir)}})
+    try:
+        client.execute()
+    except DeadKernelError:
+        notes.append("the kernel died (a crash, os._exit, or running out of memory); "
+                     "parts that had not run yet score 0")
+    except CellTimeoutError:
+        notes.append(f"a cell ran past {cell_timeout:g} s and could not be interrupted; "
+                     "parts that had not run yet score 0")
+    return completed, notes
+
+
+def _error_output(cell):
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return out
+    return None
+
+
+def explain(ename: str, evalue: str, cell_timeout: float) -> str:
+    """A student-facing message for an exception raised while testing a part.
+
+    Only the exception's name and message are used: never the traceback, which
+    could show the source of hidden tests.
+    """
+    evalue = (evalue or "").strip()
+    if ename == "NotImplementedError":
+        return ("Not attempted yet: the function still raises NotImplementedError. Replace "
+                "`raise NotImplementedError()` with your code.")
+    if ename == "KeyboardInterrupt":
+        return (f"Timed out: this part ran longer than {cell_timeout:g} s and was stopped. Look for an "
+                "infinite loop, or a far too slow solution.")
+    if ename == "AssertionError":
+        return evalue or "A hidden check failed: your result is wrong for an input the visible tests do not cover."
+    if ename == "NameError":
+        return (f"{evalue}. Define it in the cell marked YOUR CODE HERE (did you rename it, or "
+                "is it defined in a cell you added? Added cells are not run by the grader).")
+    return f"Your code raised {ename}: {evalue}"
+
+
+def collect(nb, parts: list[Part], source_cell_of: dict[int, int], completed: set[int],
+            cell_timeout: float) -> list[PartResult]:
+    """Results of ``parts`` read from the executed notebook.
+
+    ``source_cell_of`` maps a source-notebook cell index to its index in ``nb``;
+    ``completed`` holds the indices (in ``nb``) of the cells that finished.
+    """
+    results = []
+    for part in parts:
+        index = source_cell_of[part.cell_index]
+        cell = nb.cells[index]
+        err = _error_output(cell)
+        if err is not None:
+            message = explain(err.get("ename", ""), err.get("evalue", ""), cell_timeout)
+            results.append(PartResult(part.grade_id, part.points, 0.0, "failed", message[:MESSAGE_LIMIT]))
+        elif index not in completed:
+            results.append(PartResult(part.grade_id, part.points, 0.0, "not run",
+                                      "Not run: the kernel stopped before this part (see the notes above)."))
+        else:
+            results.append(PartResult(part.grade_id, part.points, part.points, "passed", "All checks passed."))
+    return results

@@ -1,0 +1,75 @@
+"""Grade one submitted notebook against its source notebook.
+
+``python -m autograder.grade SOURCE SUBMISSION RESULT.json`` is what the batch
+grader runs in a child process per submission, so that nothing a submission does
+to its interpreter can touch the grader or another student.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from .assemble import assemble
+from .execute import PartResult, collect, run
+from .parts import read_parts
+
+DEFAULT_CELL_TIMEOUT = 120.0
+
+
+def zero_result(parts, status: str, message: str) -> list[PartResult]:
+    return [PartResult(p.grade_id, p.points, 0.0, status, message) for p in parts]
+
+
+def grade_submission(source_path: Path, submission_path: Path,
+                     cell_timeout: float = DEFAULT_CELL_TIMEOUT) -> dict:
+    """Grade ``submission_path``; returns a JSON-ready dict (see :func:`summarise`)."""
+    start = time.perf_counter()
+    source_nb = nbformat.read(source_path, as_version=4)
+    parts = read_parts(source_nb)
+    try:
+        submission_nb = nbformat.read(submission_path, as_version=4)
+    except Exception as err:  # noqa: BLE001 - any unreadable upload is reported, never fatal
+        reason = f"not a readable notebook ({type(err).__name__}: {str(err)[:200]})"
+        return summarise(zero_result(parts, "not run", "The submitted file could not be read as a notebook."),
+                         [reason], "ungradable", start)
+    nb, notes, index_map = assemble(source_nb, submission_nb)
+    with tempfile.TemporaryDirectory(prefix="autograde-") as workdir:
+        completed, run_notes = run(nb, Path(workdir), cell_timeout)
+    notes += run_notes
+    results = collect(nb, parts, index_map, completed, cell_timeout)
+    if any(r.status == "failed" and r.message.startswith("Timed out") for r in results):
+        notes.append("a cell was stopped at the time limit")
+    return summarise(results, notes, "graded", start)
+
+
+def summarise(results: list[PartResult], notes: list[str], status: str, start: float) -> dict:
+    return {
+        "status": status,
+        "parts": [r.to_dict() for r in results],
+        "score": sum(r.points for r in results),
+        "max_score": sum(r.max_points for r in results),
+        "notes": notes,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("source", type=Path)
+    parser.add_argument("submission", type=Path)
+    parser.add_argument("result", type=Path)
+    parser.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT)
+    args = parser.parse_args(argv)
+    result = grade_submission(args.source, args.submission, args.cell_timeout)
+    args.result.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
