@@ -17,7 +17,7 @@ import nbformat
 
 from .assemble import assemble
 from .execute import PartResult, collect, run
-from .parts import read_parts
+from .parts import nbgrader_meta, read_parts
 
 DEFAULT_CELL_TIMEOUT = 120.0
 
@@ -43,9 +43,20 @@ def grade_submission(source_path: Path, submission_path: Path,
         completed, run_notes = run(nb, Path(workdir), cell_timeout)
     notes += run_notes
     results = collect(nb, parts, index_map, completed, cell_timeout)
-    if any(r.status == "failed" and r.message.startswith("Timed out") for r in results):
-        notes.append("a cell was stopped at the time limit")
+    notes += interrupted_cells(nb, cell_timeout)
     return summarise(results, notes, "graded", start)
+
+
+def interrupted_cells(nb, cell_timeout: float) -> list[str]:
+    """Notes naming each cell that was stopped at the time limit."""
+    notes = []
+    for cell in nb.cells:
+        if any(o.get("output_type") == "error" and o.get("ename") == "KeyboardInterrupt"
+               for o in cell.get("outputs", [])):
+            name = nbgrader_meta(cell).get("grade_id", "a setup cell")
+            notes.append(f"cell '{name}' was stopped at the time limit ({cell_timeout:g} s): "
+                         "an infinite loop or a far too slow solution")
+    return notes
 
 
 def summarise(results: list[PartResult], notes: list[str], status: str, start: float) -> dict:

@@ -1,0 +1,175 @@
+"""Stage e: the grading pipeline on real homework.
+
+For every assignment, one batch holds: the instructor's solution (full marks),
+the released student version (0, graded without error), one submission per
+classic mistake in tests/buggy/<assignment>.py (each loses exactly the points of
+the parts it breaks, with a message naming the mistake). The first assignment's
+batch also holds a submission that loops forever and one that kills its kernel:
+they lose the affected points, are named in the report, and cost nobody else.
+"""
+import csv
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.batch import grade_folder, source_notebook
+from autograder.parts import is_solution_cell, nbgrader_meta, read_parts
+from autograder.release import assignments
+
+ROOT = Path(__file__).resolve().parents[2]
+CELL_TIMEOUT = 60.0
+LOOP_CELL = "while True:\n    pass\n"
+CRASH_CELL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
+
+
+def load_bugs(assignment: str) -> list[dict]:
+    path = ROOT / "tests" / "buggy" / f"{assignment}.py"
+    spec = importlib.util.spec_from_file_location(f"buggy_{assignment}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.BUGS
+
+
+def patched(source_nb, grade_id: str, find: str | None = None, replace: str = "", prepend: str = ""):
+    nb = nbformat.from_dict(json.loads(json.dumps(source_nb)))
+    hits = [c for c in nb.cells if is_solution_cell(c) and nbgrader_meta(c).get("grade_id") == grade_id]
+    assert len(hits) == 1, f"no single solution cell {grade_id!r}"
+    cell = hits[0]
+    if find is not None:
+        assert cell.source.count(find) == 1, f"{find!r} must occur once in cell {grade_id!r}"
+        cell.source = cell.source.replace(find, replace)
+    cell.source = prepend + cell.source
+    return nb
+
+
+def solution_ids(source_nb) -> list[str]:
+    return [nbgrader_meta(c)["grade_id"] for c in source_nb.cells if is_solution_cell(c)]
+
+
+_BATCHES: dict[str, dict] = {}
+
+
+def batch(assignment: str, tmp_root: Path) -> dict:
+    """Build the corpus of ``assignment``, grade it once, return everything a test needs."""
+    if assignment in _BATCHES:
+        return _BATCHES[assignment]
+    source_path = source_notebook(assignment)
+    source_nb = nbformat.read(source_path, as_version=4)
+    subs = tmp_root / assignment / "submissions"
+    subs.mkdir(parents=True)
+    nbformat.write(source_nb, subs / "solution.ipynb")
+    (release,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
+    (subs / "released_stub.ipynb").write_bytes(release.read_bytes())
+    bugs = load_bugs(assignment)
+    for bug in bugs:
+        nbformat.write(patched(source_nb, bug["cell"], bug["find"], bug["replace"]), subs / f"bug_{bug['name']}.ipynb")
+    extra = {}
+    if assignment == assignments()[0]:
+        ids = solution_ids(source_nb)
+        extra = {"loop": ids[-1], "crash": ids[len(ids) // 2]}
+        nbformat.write(patched(source_nb, extra["loop"], prepend=LOOP_CELL), subs / "loops_forever.ipynb")
+        nbformat.write(patched(source_nb, extra["crash"], prepend=CRASH_CELL), subs / "kills_kernel.ipynb")
+    out = tmp_root / assignment / "graded"
+    code = grade_folder(assignment, subs, out, workers=2, cell_timeout=CELL_TIMEOUT, progress=False)
+    with open(out / "grades.csv") as fh:
+        rows = {row["student"]: row for row in csv.DictReader(fh)}
+    results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    _BATCHES[assignment] = dict(code=code, rows=rows, results=results, out=out, bugs=bugs, extra=extra,
+                                source_nb=source_nb, parts=read_parts(source_nb))
+    return _BATCHES[assignment]
+
+
+@pytest.fixture(params=assignments())
+def graded(request, tmp_path_factory):
+    return batch(request.param, tmp_path_factory.getbasetemp())
+
+
+def test_every_submission_gets_a_grade_and_the_exit_code_says_so(graded):
+    assert graded["code"] == 0, (graded["out"] / "report.txt").read_text()
+    assert all(r["status"] == "graded" for r in graded["results"].values())
+
+
+def test_solution_scores_full_marks(graded):
+    r = graded["results"]["solution"]
+    failing = [(p["grade_id"], p["message"]) for p in r["parts"] if p["status"] != "passed"]
+    assert not failing, failing
+    assert r["score"] == r["max_score"] > 0
+
+
+def test_released_exercise_scores_zero_without_crashing_the_grader(graded):
+    r = graded["results"]["released_stub"]
+    assert r["score"] == 0
+    assert all(p["status"] == "failed" for p in r["parts"]), "every part should run and fail"
+    assert all("NotImplementedError" in p["message"] for p in r["parts"])
+    assert not r["notes"], r["notes"]
+
+
+def test_each_buggy_submission_loses_exactly_its_parts(graded):
+    assert len(graded["bugs"]) >= 4
+    for bug in graded["bugs"]:
+        r = graded["results"][f"bug_{bug['name']}"]
+        failed = {p["grade_id"] for p in r["parts"] if p["status"] != "passed"}
+        assert failed == set(bug["breaks"]), f"{bug['name']}: failed {sorted(failed)}, expected {bug['breaks']}"
+        lost = sum(p["max_points"] for p in r["parts"] if p["grade_id"] in bug["breaks"])
+        assert r["score"] == r["max_score"] - lost
+        for p in r["parts"]:
+            if p["grade_id"] in bug["breaks"]:
+                assert bug["message"].lower() in p["message"].lower(), \
+                    f"{bug['name']}: message {p['message']!r} does not mention {bug['message']!r}"
+
+
+def test_an_infinite_loop_costs_only_its_part(graded):
+    if not graded["extra"]:
+        pytest.skip("the loop and crash submissions are graded with the first assignment only")
+    r = graded["results"]["loops_forever"]
+    failed = [p["grade_id"] for p in r["parts"] if p["status"] != "passed"]
+    assert failed == [graded["parts"][-1].grade_id], failed
+    report = (graded["out"] / "report.txt").read_text()
+    assert "loops_forever" in report and "time limit" in report
+
+
+def test_a_dead_kernel_costs_the_parts_after_it_and_nobody_else(graded):
+    if not graded["extra"]:
+        pytest.skip("the loop and crash submissions are graded with the first assignment only")
+    source_nb, crash_id = graded["source_nb"], graded["extra"]["crash"]
+    crash_index = next(i for i, c in enumerate(source_nb.cells)
+                       if is_solution_cell(c) and nbgrader_meta(c)["grade_id"] == crash_id)
+    r = graded["results"]["kills_kernel"]
+    for part, result in zip(graded["parts"], r["parts"]):
+        expected = "passed" if part.cell_index < crash_index else "not run"
+        assert result["status"] == expected, (part.grade_id, result)
+    assert 0 < r["score"] < r["max_score"]
+    assert "kills_kernel" in (graded["out"] / "report.txt").read_text()
+    assert graded["results"]["solution"]["score"] == graded["results"]["solution"]["max_score"]
+
+
+def hidden_test_lines(source_nb) -> list[str]:
+    lines = []
+    for cell in source_nb.cells:
+        for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, re.S):
+            lines += [ln.strip() for ln in block.splitlines() if len(ln.strip()) >= 12]
+    return lines
+
+
+def test_feedback_shows_every_part_and_never_a_hidden_test_line(graded):
+    hidden = hidden_test_lines(graded["source_nb"])
+    assert hidden, "no hidden tests found"
+    files = sorted((graded["out"] / "feedback").glob("*.html"))
+    assert len(files) == len(graded["results"])
+    for path in files:
+        html = path.read_text()
+        for part in graded["parts"]:
+            assert part.grade_id in html
+        leaked = [line for line in hidden if line in html]
+        assert not leaked, f"{path.name} leaks hidden test source: {leaked[:3]}"
+
+
+def test_grades_csv_has_one_column_per_part_and_consistent_totals(graded):
+    for student, row in graded["rows"].items():
+        total = sum(float(row[p.grade_id]) for p in graded["parts"])
+        assert float(row["total"]) == pytest.approx(total), student
+        assert float(row["max_total"]) == pytest.approx(sum(p.points for p in graded["parts"]))

@@ -1,0 +1,123 @@
+"""The grader's pieces on a two-part toy assignment (fast: one kernel per case)."""
+import csv
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.assemble import assemble
+from autograder.batch import grade_folder
+from autograder.execute import explain
+from autograder.parts import read_parts
+
+META = {"schema_version": 3, "locked": False, "solution": False, "grade": False}
+
+
+def cell(kind, source, **nbgrader):
+    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+    meta = {"nbgrader": dict(META, **nbgrader)} if nbgrader else {}
+    return make(source, metadata=meta)
+
+
+SOLUTION_ADD = "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION"
+SOLUTION_MUL = "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION"
+TEST_ADD = ("assert add(1, 2) == 3, 'add(1, 2) should be 3'\n### BEGIN HIDDEN TESTS\n"
+            "assert add(-5, 7) == 2, 'add fails on a negative number'\n### END HIDDEN TESTS")
+TEST_MUL = ("assert mul(2, 3) == 6, 'mul(2, 3) should be 6'\n### BEGIN HIDDEN TESTS\n"
+            "assert mul(-2, 4) == -8, 'mul fails on a negative number'\n### END HIDDEN TESTS")
+
+
+@pytest.fixture
+def toy(tmp_path):
+    source = nbformat.v4.new_notebook(cells=[
+        cell("markdown", "# Toy"),
+        cell("code", "import math"),
+        cell("code", SOLUTION_ADD, solution=True, grade_id="add"),
+        cell("code", TEST_ADD, grade=True, locked=True, grade_id="add_tests", points=2),
+        cell("code", SOLUTION_MUL, solution=True, grade_id="mul"),
+        cell("code", TEST_MUL, grade=True, locked=True, grade_id="mul_tests", points=3),
+    ])
+    source.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "toy.ipynb"
+    nbformat.write(source, path)
+    return path
+
+
+def submission(source_path, add_body="    return a + b", mul_body="    return a * b", edit=None):
+    nb = nbformat.read(source_path, as_version=4)
+    nb.cells[2].source = "def add(a, b):\n" + add_body
+    nb.cells[4].source = "def mul(a, b):\n" + mul_body
+    if edit:
+        edit(nb)
+    return nb
+
+
+def grade(toy, tmp_path, subs: dict) -> tuple[int, dict, Path]:
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for name, content in subs.items():
+        if isinstance(content, (str, bytes)):
+            (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        else:
+            nbformat.write(content, folder / f"{name}.ipynb")
+    out = tmp_path / "out"
+    code = grade_folder("toy", folder, out, workers=2, cell_timeout=10, progress=False, source=toy)
+    results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    return code, results, out
+
+
+def test_parts_are_read_in_order_with_points(toy):
+    parts = read_parts(nbformat.read(toy, as_version=4))
+    assert [(p.grade_id, p.points) for p in parts] == [("add_tests", 2.0), ("mul_tests", 3.0)]
+
+
+def test_tests_come_from_the_source_and_added_cells_are_not_run(toy):
+    def tamper(nb):
+        nb.cells[3].source = "pass  # student deleted the test"
+        nb.cells.insert(3, nbformat.v4.new_code_cell("raise SystemExit('student cell')"))
+    nb, notes, index = assemble(nbformat.read(toy, as_version=4), submission(toy, edit=tamper))
+    sources = [c.source for c in nb.cells]
+    assert TEST_ADD in sources and "raise SystemExit('student cell')" not in sources
+    assert not notes and index[3] == 2
+
+
+def test_batch_grades_each_case_as_promised(toy, tmp_path):
+    def drop_mul(nb):
+        del nb.cells[4]
+    code, results, out = grade(toy, tmp_path, {
+        "full": submission(toy),
+        "half": submission(toy, mul_body="    return abs(a * b)"),
+        "missing_cell": submission(toy, edit=drop_mul),
+        "corrupt.ipynb": "{ this is not json",
+        "essay.pdf": b"%PDF-1.4 not a notebook",
+    })
+    assert code == 1, "unreadable uploads must show in the exit code"
+    assert results["full"]["score"] == 5
+    assert results["half"]["score"] == 2
+    mul = results["half"]["parts"][1]
+    assert mul["status"] == "failed" and mul["message"] == "mul fails on a negative number"
+    assert results["missing_cell"]["score"] == 2
+    assert any("mul" in n for n in results["missing_cell"]["notes"])
+    for name in ("corrupt", "essay"):
+        assert results[name]["status"] == "ungradable" and results[name]["score"] == 0
+    rows = list(csv.DictReader(open(out / "grades.csv")))
+    assert [r["student"] for r in rows] == ["corrupt", "essay", "full", "half", "missing_cell"]
+    assert rows[3]["add_tests"] == "2" and rows[3]["mul_tests"] == "0" and rows[3]["total"] == "2"
+    report = (out / "report.txt").read_text()
+    assert "corrupt" in report and "essay" in report and "full" not in report
+
+
+def test_feedback_escapes_student_text_and_hides_tests(toy, tmp_path):
+    evil = submission(toy, add_body="    raise ValueError('<script>alert(1)</script>')")
+    _, results, out = grade(toy, tmp_path, {"evil": evil})
+    html = (out / "feedback" / "evil.html").read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "add(-5, 7)" not in html and "BEGIN HIDDEN" not in html
+
+
+def test_messages_never_include_a_traceback():
+    assert explain("AssertionError", "dW is N times too large", 10) == "dW is N times too large"
+    assert "NotImplementedError" in explain("NotImplementedError", "", 10)
+    assert "Timed out" in explain("KeyboardInterrupt", "", 10)
+    assert "hidden check" in explain("AssertionError", "", 10)

@@ -1,0 +1,136 @@
+"""The data loaders: offline digits, the photograph, and the full-MNIST download
+path, tested against a local HTTP server on 127.0.0.1 serving small IDX files."""
+import gzip
+import hashlib
+import http.server
+import struct
+import threading
+from functools import partial
+
+import numpy as np
+import pytest
+
+from coursekit import data
+
+
+def test_offline_mnist_is_real_stratified_and_reproducible():
+    a = data.load_mnist(source="offline")
+    b = data.load_mnist(source="offline")
+    assert (len(a.train), len(a.val), len(a.test)) == (3000, 1000, 1000)
+    for split in (a.train, a.val, a.test):
+        assert split.images.shape[1:] == (28, 28) and split.images.dtype == np.float32
+        assert 0.0 <= split.images.min() and split.images.max() <= 1.0
+        counts = np.bincount(split.labels, minlength=10)
+        assert np.all(counts == counts[0]), f"classes not balanced: {counts}"
+    np.testing.assert_array_equal(a.train.images, b.train.images)
+    # the three splits are disjoint images
+    flat = np.concatenate([a.train.flat(), a.val.flat(), a.test.flat()])
+    assert len(np.unique(flat, axis=0)) >= 4990
+    # real digits: ink in the centre, empty corners
+    mean = a.train.images.mean(axis=0)
+    assert mean[10:18, 10:18].mean() > 10 * mean[:4, :4].mean() + 0.05
+
+
+def test_a_different_seed_gives_a_different_split():
+    a = data.load_mnist(source="offline", seed=0)
+    b = data.load_mnist(source="offline", seed=1)
+    assert not np.array_equal(a.train.labels, b.train.labels)
+
+
+def test_unknown_source_is_refused():
+    with pytest.raises(ValueError, match="offline"):
+        data.load_mnist(source="imagenet")
+
+
+def test_photo_is_a_grey_image_in_unit_range():
+    photo = data.load_photo()
+    assert photo.ndim == 2 and photo.shape[0] > 100 and photo.shape[1] > 100
+    assert photo.min() >= 0 and photo.max() <= 1 and photo.std() > 0.1
+    assert data.load_photo(grey=False).shape == photo.shape + (3,)
+
+
+# ----------------------------------------------------------------- download path
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    return gzip.compress(header + array.astype(np.uint8).tobytes(), mtime=0)
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """A local HTTP server holding a 120-digit miniature MNIST; yields (url, files)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (96, 28, 28)),
+        "train-labels-idx1-ubyte.gz": np.arange(96) % 10,
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (24, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": np.arange(24) % 10,
+    }
+    files = {}
+    for name, array in arrays.items():
+        blob = idx_bytes(array)
+        (served / name).write_bytes(blob)
+        files[name] = hashlib.md5(blob).hexdigest()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", files, served
+    finally:
+        server.shutdown()
+
+
+def test_full_download_verifies_and_parses(mirror, tmp_path):
+    url, files, _ = mirror
+    dest = tmp_path / "cache"
+    splits = data.load_mnist(source="full", data_dir=dest, mirrors=[url], files=files)
+    assert len(splits.train) + len(splits.val) == 96 and len(splits.test) == 24
+    assert splits.train.images.shape[1:] == (28, 28)
+    assert sorted(p.name for p in (dest / "mnist").iterdir()) == sorted(files)
+    # a second call uses the cache: it works with no server at all
+    again = data.load_mnist(source="full", data_dir=dest, mirrors=["http://127.0.0.1:9/"], files=files)
+    np.testing.assert_array_equal(again.test.images, splits.test.images)
+
+
+def test_falls_back_to_the_next_mirror(mirror, tmp_path):
+    url, files, _ = mirror
+    splits = data.load_mnist(source="full", data_dir=tmp_path, files=files,
+                             mirrors=["http://127.0.0.1:9/nothing-here/", url])
+    assert len(splits.test) == 24
+
+
+def test_wrong_checksum_is_refused_and_not_kept(mirror, tmp_path):
+    url, files, _ = mirror
+    bad = dict(files, **{"t10k-labels-idx1-ubyte.gz": "0" * 32})
+    with pytest.raises(data.DataError, match="MD5"):
+        data.load_mnist(source="full", data_dir=tmp_path, mirrors=[url], files=bad)
+    assert not (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()
+    assert not list((tmp_path / "mnist").glob("*.part"))
+
+
+def test_corrupt_cached_file_says_to_delete_it(mirror, tmp_path):
+    url, files, _ = mirror
+    data.load_mnist(source="full", data_dir=tmp_path, mirrors=[url], files=files)
+    victim = tmp_path / "mnist" / "train-images-idx3-ubyte.gz"
+    victim.write_bytes(victim.read_bytes()[:100])
+    with pytest.raises(data.DataError, match="Delete it"):
+        data.load_mnist(source="full", data_dir=tmp_path, mirrors=[url], files=files)
+
+
+def test_missing_file_on_every_mirror_says_what_to_do(mirror, tmp_path):
+    url, files, served = mirror
+    (served / "t10k-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(data.DataError, match="offline"):
+        data.load_mnist(source="full", data_dir=tmp_path, mirrors=[url], files=files)
+
+
+def test_truncated_idx_payload_is_reported(tmp_path):
+    blob = gzip.decompress(idx_bytes(np.zeros((4, 28, 28))))
+    path = tmp_path / "short-idx3-ubyte"
+    path.write_bytes(blob[:-10])
+    with pytest.raises(data.DataError, match="download again"):
+        data.read_idx(path)
