@@ -43,6 +43,30 @@ def test_student_version_hides_solutions_and_hidden_tests(assignment):
     assert not any(c.get("outputs") for c in release.cells if c.cell_type == "code")
 
 
+@pytest.mark.parametrize("assignment", assignments())
+def test_nbgrader_validate_flags_the_student_version_and_passes_the_solution(assignment):
+    """What the student's Validate button reports (read through the API: the
+    command-line `nbgrader validate` exits 0 even when tests fail)."""
+    from nbgrader.validator import Validator
+
+    (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
+    (source_path,) = sorted((ROOT / "solutions" / assignment).glob("*.ipynb"))
+    validator = Validator()
+    assert validator.validate(str(source_path)) == {}, "the solution does not validate"
+    stub = validator.validate(str(release_path))
+    assert stub.get("failed"), "the student version validates before anything is written"
+
+
+def test_nbgrader_extension_is_installed_and_enabled():
+    jupyter = str(Path(sys.executable).parent / "jupyter")
+    lab = subprocess.run([jupyter, "labextension", "list"], capture_output=True, text=True)
+    text = lab.stdout + lab.stderr
+    assert "@jupyter/nbgrader" in text and "enabled" in text.split("@jupyter/nbgrader")[1].splitlines()[0]
+    server = subprocess.run([jupyter, "server", "extension", "list"], capture_output=True, text=True)
+    text = server.stdout + server.stderr
+    assert "nbgrader.server_extensions.validate_assignment" in text
+
+
 def test_setup_cells_follow_the_repository_url():
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "sync_setup_cells.py"), "--check"],
                           capture_output=True, text=True)
