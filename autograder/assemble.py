@@ -2,39 +2,105 @@
 
 It follows the *source* notebook cell by cell: the instructor's setup and test
 cells (hidden tests included) come from the source, and only the code of the
-solution cells comes from the submission, matched by nbgrader ``grade_id``. So a
-student cannot edit or delete a test, and cells a student added are not run.
+solution cells comes from the submission. So a student cannot edit or delete a
+test, cells a student added are not run, and cells moved out of order are graded
+in the source's order.
+
+Submissions get damaged on the way (editors and Colab round trips strip cell
+metadata, cells are retyped or turned into markdown). Each solution cell of the
+source is found in the submission by, in turn:
+
+1. its nbgrader ``grade_id``;
+2. its cell ``id`` (nbformat >= 4.5 keeps it when metadata is lost);
+3. its content: the lines the release gave the student around the stub (the
+   ``def`` line, the docstring), whichever unmatched code cell holds most of them.
+
+Every repair is reported in the notes.
 """
 from __future__ import annotations
 
 import copy
+import re
 
 import nbformat
 
-from .parts import is_solution_cell, nbgrader_meta
+from .parts import is_solution_cell, is_test_cell, nbgrader_meta
+
+_SOLUTION_BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION.*?### END SOLUTION[^\n]*\n?", re.S | re.M)
+MIN_CONTENT_SCORE = 0.5
 
 
-def solution_cells_by_id(submission_nb) -> dict[str, str]:
-    """``grade_id`` -> source of the submission's solution cells (first one wins)."""
-    found: dict[str, str] = {}
-    for cell in submission_nb.cells:
-        meta = nbgrader_meta(cell)
-        gid = meta.get("grade_id")
-        if gid and meta.get("solution") and cell.get("cell_type") == "code" and gid not in found:
-            found[gid] = cell.get("source", "")
-    return found
+def anchor_lines(source_cell_text: str) -> list[str]:
+    """Lines of a solution cell that the student version keeps verbatim (outside the solution block)."""
+    kept = _SOLUTION_BLOCK.sub("", source_cell_text)
+    return [ln.strip() for ln in kept.splitlines() if len(ln.strip()) >= 4]
+
+
+def _content_score(anchors: list[str], text: str) -> float:
+    if not anchors:
+        return 0.0
+    lines = {ln.strip() for ln in text.splitlines()}
+    return sum(a in lines for a in anchors) / len(anchors)
+
+
+def match_solution_cells(source_nb, submission_nb) -> tuple[dict[str, str], list[str]]:
+    """``grade_id`` -> the submission's code for each solution cell of the source, and repair notes."""
+    wanted = [(i, c) for i, c in enumerate(source_nb.cells) if is_solution_cell(c)]
+    cells = submission_nb.cells
+    used: set[int] = set()
+    found: dict[str, int] = {}
+    notes: list[str] = []
+
+    for _, src in wanted:  # 1. by grade_id (the last copy wins, as it would in the student's kernel)
+        gid = nbgrader_meta(src)["grade_id"]
+        hits = [k for k, c in enumerate(cells) if nbgrader_meta(c).get("grade_id") == gid and not is_test_cell(c)]
+        if hits:
+            found[gid] = hits[-1]
+            used.update(hits)
+            if len(hits) > 1:
+                notes.append(f"cell '{gid}' appears {len(hits)} times: the last copy was graded")
+
+    for _, src in wanted:  # 2. by cell id
+        gid = nbgrader_meta(src)["grade_id"]
+        if gid in found or not src.get("id"):
+            continue
+        hits = [k for k, c in enumerate(cells) if k not in used and c.get("id") == src.get("id")]
+        if hits:
+            found[gid] = hits[0]
+            used.add(hits[0])
+            notes.append(f"cell '{gid}' had lost its nbgrader metadata: matched by its cell id")
+
+    for pos, src in wanted:  # 3. by content, nearest position breaking ties
+        gid = nbgrader_meta(src)["grade_id"]
+        if gid in found:
+            continue
+        anchors = anchor_lines(src.source)
+        scored = [(_content_score(anchors, c.get("source", "")), -abs(k - pos), k)
+                  for k, c in enumerate(cells) if k not in used and not is_test_cell(c)]
+        scored = [s for s in scored if s[0] >= MIN_CONTENT_SCORE]
+        if scored:
+            k = max(scored)[2]
+            found[gid] = k
+            used.add(k)
+            notes.append(f"cell '{gid}' had lost its nbgrader metadata: matched by its content")
+
+    code: dict[str, str] = {}
+    for gid, k in found.items():
+        cell = cells[k]
+        if cell.get("cell_type") != "code":
+            notes.append(f"cell '{gid}' had been turned into a {cell.get('cell_type')} cell: graded as code")
+        code[gid] = cell.get("source", "")
+    return code, notes
 
 
 def assemble(source_nb, submission_nb) -> tuple[nbformat.NotebookNode, list[str], dict[int, int]]:
     """Return ``(notebook to execute, notes about the submission, index map)``.
 
     The index map sends a source cell's index to its index in the assembled notebook.
-
-    A solution cell missing from the submission is run as an empty stub (its part
-    then fails with a clear message) and noted.
+    A solution cell that cannot be found is run as a stub that raises (its part then
+    fails with a clear message) and noted.
     """
-    student = solution_cells_by_id(submission_nb)
-    notes = []
+    student, notes = match_solution_cells(source_nb, submission_nb)
     cells = []
     index_map = {}
     for i, cell in enumerate(source_nb.cells):
@@ -48,7 +114,7 @@ def assemble(source_nb, submission_nb) -> tuple[nbformat.NotebookNode, list[str]
             if gid in student:
                 new["source"] = student[gid]
             else:
-                notes.append(f"solution cell '{gid}' not found in the submission: graded as not attempted")
+                notes.append(f"cell '{gid}' was not found in the submission: graded as not attempted")
                 new["source"] = "raise NotImplementedError('this solution cell is missing from the submission')"
         index_map[i] = len(cells)
         cells.append(new)

@@ -98,7 +98,7 @@ def test_batch_grades_each_case_as_promised(toy, tmp_path):
     mul = results["half"]["parts"][1]
     assert mul["status"] == "failed" and mul["message"] == "mul fails on a negative number"
     assert results["missing_cell"]["score"] == 2
-    assert any("mul" in n for n in results["missing_cell"]["notes"])
+    assert any("mul" in n and "not found" in n for n in results["missing_cell"]["notes"])
     for name in ("corrupt", "essay"):
         assert results[name]["status"] == "ungradable" and results[name]["score"] == 0
     rows = list(csv.DictReader(open(out / "grades.csv")))
@@ -121,3 +121,42 @@ def test_messages_never_include_a_traceback():
     assert "NotImplementedError" in explain("NotImplementedError", "", 10)
     assert "Timed out" in explain("KeyboardInterrupt", "", 10)
     assert "hidden check" in explain("AssertionError", "", 10)
+
+
+def strip_metadata(nb):
+    for c in nb.cells:
+        c.metadata = {}
+
+
+def test_stripped_metadata_is_matched_by_cell_id(toy):
+    sub = submission(toy, edit=strip_metadata)
+    code, notes = __import__("autograder.assemble", fromlist=["x"]).match_solution_cells(
+        nbformat.read(toy, as_version=4), sub)
+    assert code["add"].endswith("return a + b") and code["mul"].endswith("return a * b")
+    assert sum("cell id" in n for n in notes) == 2
+
+
+def test_retyped_cells_are_matched_by_content_and_markdown_is_turned_back(toy):
+    from autograder.assemble import match_solution_cells
+
+    def damage(nb):
+        strip_metadata(nb)
+        for c in nb.cells:
+            c.pop("id", None)
+        mul = nb.cells.pop(4)  # moved to the top, retyped as markdown
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(mul.source))
+    source = nbformat.read(toy, as_version=4)
+    code, notes = match_solution_cells(source, submission(toy, edit=damage))
+    assert code["mul"] == "def mul(a, b):\n    return a * b"
+    assert code["add"] == "def add(a, b):\n    return a + b"
+    assert any("markdown" in n for n in notes) and sum("content" in n for n in notes) == 2
+
+
+def test_a_damaged_submission_still_earns_its_points(toy, tmp_path):
+    def damage(nb):
+        strip_metadata(nb)
+        nb.cells.reverse()
+        nb.cells.append(nbformat.v4.new_code_cell("def add(a, b):\n    return 0  # added, never run"))
+    _, results, out = grade(toy, tmp_path, {"damaged": submission(toy, edit=damage)})
+    assert results["damaged"]["score"] == 5
+    assert "lost its nbgrader metadata" in (out / "report.txt").read_text()
