@@ -13,6 +13,7 @@ infinite loop costs that student the affected parts and nothing else.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import subprocess
@@ -36,6 +37,12 @@ from .parts import read_parts
 class Submission:
     student: str
     path: Path | None  # None: no notebook found for this student
+    notes: tuple[str, ...] = ()
+
+
+def fingerprint(path: Path | None) -> str:
+    """SHA-256 of a submission file ('' when there is none): a re-run regrades changed files only."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else ""
 
 
 def source_notebook(assignment: str) -> Path:
@@ -47,18 +54,35 @@ def source_notebook(assignment: str) -> Path:
 
 
 def find_submissions(folder: Path, notebook_name: str) -> list[Submission]:
-    """One :class:`Submission` per entry of ``folder`` (see the module docstring)."""
-    subs = []
+    """One :class:`Submission` per student in ``folder`` (see the module docstring).
+
+    When a student handed in twice (``alice.ipynb`` and ``alice/``, or two notebooks
+    in a folder), the most recently modified notebook is graded and the others are
+    named in the notes.
+    """
+    candidates: dict[str, list[Path]] = {}
+    empty: set[str] = set()
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             continue
         if entry.is_file():
-            subs.append(Submission(entry.stem, entry))
+            candidates.setdefault(entry.stem, []).append(entry)
             continue
         notebooks = sorted(p for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-        preferred = [p for p in notebooks if p.name == notebook_name]
-        chosen = (preferred or notebooks or [None])[0]
-        subs.append(Submission(entry.name, chosen))
+        candidates.setdefault(entry.name, []).extend(notebooks)
+        if not notebooks:
+            empty.add(entry.name)
+    subs = []
+    for student, paths in sorted(candidates.items()):
+        if not paths:
+            subs.append(Submission(student, None))
+            continue
+        ranked = sorted(paths, key=lambda p: (p.suffix == ".ipynb", p.name == notebook_name,
+                                              p.stat().st_mtime, str(p)), reverse=True)
+        chosen, others = ranked[0], ranked[1:]
+        notes = tuple(f"duplicate submission: graded {chosen.relative_to(folder)}, ignored "
+                      f"{p.relative_to(folder)}" for p in others)
+        subs.append(Submission(student, chosen, notes))
     return subs
 
 
@@ -72,6 +96,15 @@ def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_time
                 "parts": [{"grade_id": p.grade_id, "max_points": p.points, "points": 0.0,
                            "status": "not run", "message": note} for p in parts]}
 
+    result = _grade_in_child(source, sub, cell_timeout, hard_timeout, zeros)
+    result["notes"] = list(sub.notes) + result["notes"]
+    result["submission"] = str(sub.path) if sub.path else ""
+    result["fingerprint"] = fingerprint(sub.path)
+    result["source_fingerprint"] = fingerprint(source)
+    return result
+
+
+def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float, zeros) -> dict:
     if sub.path is None:
         return zeros("No notebook (.ipynb) was found in this submission.", "ungradable")
     with tempfile.TemporaryDirectory(prefix="autograde-child-") as tmp:
@@ -91,8 +124,31 @@ def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_time
         return json.loads(out.read_text())
 
 
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)  # atomic: a crash never leaves half a record
+
+
+def previous_results(out_dir: Path, subs: list[Submission], part_ids: list[str], source: Path) -> dict[str, dict]:
+    """Grades an earlier run recorded for exactly these files and this source notebook."""
+    kept = {}
+    for sub in subs:
+        path = out_dir / "results" / f"{sub.student}.json"
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        same_parts = [p["grade_id"] for p in old.get("parts", [])] == part_ids
+        same_files = (old.get("fingerprint") == fingerprint(sub.path)
+                      and old.get("source_fingerprint") == fingerprint(source))
+        if same_parts and same_files and old.get("status") == "graded":
+            kept[sub.student] = old
+    return kept
+
+
 def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part_ids: list[str]) -> None:
-    """grades.csv, feedback/<student>.html, results/<student>.json and report.txt in ``out_dir``."""
+    """grades.csv, feedback/<student>.html and report.txt in ``out_dir`` (results/ is written as grades come in)."""
     (out_dir / "feedback").mkdir(parents=True, exist_ok=True)
     (out_dir / "results").mkdir(parents=True, exist_ok=True)
     with open(out_dir / "grades.csv", "w", newline="") as fh:
@@ -105,7 +161,6 @@ def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part
                              f"{r['score']:g}", f"{r['max_score']:g}", r["status"]])
     for student, r in results.items():
         (out_dir / "feedback" / f"{student}.html").write_text(render(student, assignment, r))
-        (out_dir / "results" / f"{student}.json").write_text(json.dumps(r, indent=1))
     lines = [f"Assignment {assignment}: {len(results)} submission(s)."]
     flagged = {s: r for s, r in sorted(results.items()) if r["notes"] or r["status"] != "graded"}
     if flagged:
@@ -134,16 +189,23 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     hard_timeout = cell_timeout * n_code + 120
     subs = find_submissions(submissions, source.name)
     workers = workers or os.cpu_count() or 1
-    results: dict[str, dict] = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results").mkdir(exist_ok=True)
+    results = previous_results(out_dir, subs, part_ids, source)
+    todo = [s for s in subs if s.student not in results]
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout): s for s in subs}
+        futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout): s for s in todo}
         for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}",
                         unit="notebook", disable=not progress):
-            results[futures[fut].student] = fut.result()
-    out_dir.mkdir(parents=True, exist_ok=True)
+            student = futures[fut].student
+            results[student] = fut.result()
+            # recorded at once: an interrupted batch keeps every grade finished so far
+            _write_json(out_dir / "results" / f"{student}.json", results[student])
     write_outputs(assignment, results, out_dir, part_ids)
     n_bad = sum(r["status"] != "graded" for r in results.values())
+    if len(todo) < len(subs):
+        print(f"kept {len(subs) - len(todo)} grade(s) recorded by an earlier run (unchanged files)")
     print(f"graded {len(results) - n_bad}/{len(results)} submissions of {assignment} in "
           f"{time.perf_counter() - start:.1f} s -> {out_dir / 'grades.csv'}, {out_dir / 'feedback'}/, "
           f"{out_dir / 'report.txt'}")

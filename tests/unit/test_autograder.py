@@ -160,3 +160,33 @@ def test_a_damaged_submission_still_earns_its_points(toy, tmp_path):
     _, results, out = grade(toy, tmp_path, {"damaged": submission(toy, edit=damage)})
     assert results["damaged"]["score"] == 5
     assert "lost its nbgrader metadata" in (out / "report.txt").read_text()
+
+
+def test_a_rerun_keeps_recorded_grades_and_regrades_changed_files(toy, tmp_path):
+    code, first, out = grade(toy, tmp_path, {"ann": submission(toy), "ben": submission(toy, mul_body="    return 0")})
+    assert code == 0 and first["ann"]["score"] == 5 and first["ben"]["score"] == 2
+    # interrupted run: ann's record survives, ben's is lost; ben fixes nothing, ann unchanged
+    (out / "results" / "ben.json").unlink()
+    stamp = (out / "results" / "ann.json").stat().st_mtime_ns
+    again = grade_folder("toy", tmp_path / "subs", out, workers=1, cell_timeout=10, progress=False, source=toy)
+    assert again == 0
+    assert (out / "results" / "ann.json").stat().st_mtime_ns == stamp, "ann was graded twice"
+    assert json.loads((out / "results" / "ben.json").read_text())["score"] == 2  # same score again
+    nbformat.write(submission(toy), tmp_path / "subs" / "ben.ipynb")  # ben resubmits a fix
+    grade_folder("toy", tmp_path / "subs", out, workers=1, cell_timeout=10, progress=False, source=toy)
+    assert json.loads((out / "results" / "ben.json").read_text())["score"] == 5
+    assert (out / "results" / "ann.json").stat().st_mtime_ns == stamp
+
+
+def test_a_duplicate_submission_is_graded_once_and_reported(toy, tmp_path):
+    import os
+    folder = tmp_path / "subs"
+    (folder / "cat").mkdir(parents=True)
+    nbformat.write(submission(toy, mul_body="    return 0"), folder / "cat.ipynb")
+    nbformat.write(submission(toy), folder / "cat" / "toy.ipynb")
+    os.utime(folder / "cat.ipynb", (1, 1))  # the older upload
+    out = tmp_path / "out"
+    assert grade_folder("toy", folder, out, workers=1, cell_timeout=10, progress=False, source=toy) == 0
+    rows = list(csv.DictReader(open(out / "grades.csv")))
+    assert [r["student"] for r in rows] == ["cat"] and rows[0]["total"] == "5"
+    assert "duplicate submission" in (out / "report.txt").read_text()
