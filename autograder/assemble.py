@@ -24,6 +24,7 @@ import re
 
 import nbformat
 
+from .guard import guard_cells, scan, tampered_expression
 from .parts import is_solution_cell, is_test_cell, nbgrader_meta
 
 _SOLUTION_BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION.*?### END SOLUTION[^\n]*\n?", re.S | re.M)
@@ -93,15 +94,23 @@ def match_solution_cells(source_nb, submission_nb) -> tuple[dict[str, str], list
     return code, notes
 
 
-def assemble(source_nb, submission_nb) -> tuple[nbformat.NotebookNode, list[str], dict[int, int]]:
-    """Return ``(notebook to execute, notes about the submission, index map)``.
+REPORT_TAG = "autograder-report"
+
+
+def assemble(source_nb, submission_nb) -> tuple[nbformat.NotebookNode, list[str], dict[int, int], list[str]]:
+    """Return ``(notebook to execute, notes, index map, review flags)``.
 
     The index map sends a source cell's index to its index in the assembled notebook.
     A solution cell that cannot be found is run as a stub that raises (its part then
-    fails with a clear message) and noted.
+    fails with a clear message) and noted. Review flags are the known-cheat patterns
+    found in the student's code (:func:`autograder.guard.scan`). The notebook starts
+    with the guard's capture cell, every test cell starts by restoring the protected
+    functions, and a last cell (tagged ``autograder-report``) prints what was restored.
     """
     student, notes = match_solution_cells(source_nb, submission_nb)
-    cells = []
+    flags = [f"cell '{gid}' {flag}" for gid, code in student.items() for flag in scan(code)]
+    capture, prologue, tag = guard_cells()
+    cells = [nbformat.v4.new_code_cell(capture)]
     index_map = {}
     for i, cell in enumerate(source_nb.cells):
         if cell.get("cell_type") != "code":
@@ -116,7 +125,11 @@ def assemble(source_nb, submission_nb) -> tuple[nbformat.NotebookNode, list[str]
             else:
                 notes.append(f"cell '{gid}' was not found in the submission: graded as not attempted")
                 new["source"] = "raise NotImplementedError('this solution cell is missing from the submission')"
+        elif is_test_cell(cell):
+            new["source"] = prologue + cell["source"]
         index_map[i] = len(cells)
         cells.append(new)
+    cells.append(nbformat.v4.new_code_cell(f"{prologue}print({tampered_expression(tag)})",
+                                           metadata={"tags": [REPORT_TAG]}))
     nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(source_nb.metadata))
-    return nb, notes, index_map
+    return nb, notes, index_map, flags

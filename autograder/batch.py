@@ -91,7 +91,7 @@ def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_time
     parts = read_parts(nbformat.read(source, as_version=4))
 
     def zeros(note: str, status: str) -> dict:
-        return {"status": status, "notes": [note], "score": 0.0, "seconds": 0.0,
+        return {"status": status, "notes": [note], "flags": [], "score": 0.0, "seconds": 0.0,
                 "max_score": sum(p.points for p in parts),
                 "parts": [{"grade_id": p.grade_id, "max_points": p.points, "points": 0.0,
                            "status": "not run", "message": note} for p in parts]}
@@ -153,21 +153,24 @@ def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part
     (out_dir / "results").mkdir(parents=True, exist_ok=True)
     with open(out_dir / "grades.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["student", *part_ids, "total", "max_total", "status"])
+        writer.writerow(["student", *part_ids, "total", "max_total", "status", "review"])
         for student in sorted(results):
             r = results[student]
             points = {p["grade_id"]: p["points"] for p in r["parts"]}
             writer.writerow([student, *[f"{points.get(g, 0.0):g}" for g in part_ids],
-                             f"{r['score']:g}", f"{r['max_score']:g}", r["status"]])
+                             f"{r['score']:g}", f"{r['max_score']:g}", r["status"],
+                             "; ".join(r.get("flags", []))])
     for student, r in results.items():
         (out_dir / "feedback" / f"{student}.html").write_text(render(student, assignment, r))
     lines = [f"Assignment {assignment}: {len(results)} submission(s)."]
-    flagged = {s: r for s, r in sorted(results.items()) if r["notes"] or r["status"] != "graded"}
+    flagged = {s: r for s, r in sorted(results.items())
+               if r["notes"] or r.get("flags") or r["status"] != "graded"}
     if flagged:
         lines.append("Needs attention:")
         for student, r in flagged.items():
             lines.append(f"  {student} [{r['status']}] {r['score']:g}/{r['max_score']:g}")
             lines += [f"    - {n}" for n in r["notes"]]
+            lines += [f"    - MANUAL REVIEW: {f}" for f in r.get("flags", [])]
     else:
         lines.append("Every submission ran cleanly.")
     (out_dir / "report.txt").write_text("\n".join(lines) + "\n")

@@ -7,6 +7,7 @@ to its interpreter can touch the grader or another student.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import sys
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from .assemble import assemble
+from .assemble import REPORT_TAG, assemble
 from .execute import PartResult, collect, run
 from .parts import nbgrader_meta, read_parts
 
@@ -38,13 +39,29 @@ def grade_submission(source_path: Path, submission_path: Path,
         reason = f"not a readable notebook ({type(err).__name__}: {str(err)[:200]})"
         return summarise(zero_result(parts, "not run", "The submitted file could not be read as a notebook."),
                          [reason], "ungradable", start)
-    nb, notes, index_map = assemble(source_nb, submission_nb)
+    nb, notes, index_map, flags = assemble(source_nb, submission_nb)
     with tempfile.TemporaryDirectory(prefix="autograde-") as workdir:
         completed, run_notes = run(nb, Path(workdir), cell_timeout)
     notes += run_notes
     results = collect(nb, parts, index_map, completed, cell_timeout)
     notes += interrupted_cells(nb, cell_timeout)
-    return summarise(results, notes, "graded", start)
+    restored = read_restored(nb)
+    if restored:
+        flags.append("replaced test functions at run time (restored before the tests ran): "
+                     + ", ".join(restored))
+    return summarise(results, notes, "graded", start, flags)
+
+
+def read_restored(nb) -> list[str]:
+    """What the guard had to restore, printed by the last (report) cell; [] if it did not run."""
+    for cell in nb.cells:
+        if REPORT_TAG in cell.get("metadata", {}).get("tags", []):
+            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+            try:
+                return list(ast.literal_eval(text.strip().splitlines()[-1])) if text.strip() else []
+            except (ValueError, SyntaxError):
+                return ["(unreadable guard report)"]
+    return []
 
 
 def interrupted_cells(nb, cell_timeout: float) -> list[str]:
@@ -59,9 +76,11 @@ def interrupted_cells(nb, cell_timeout: float) -> list[str]:
     return notes
 
 
-def summarise(results: list[PartResult], notes: list[str], status: str, start: float) -> dict:
+def summarise(results: list[PartResult], notes: list[str], status: str, start: float,
+              flags: list[str] | None = None) -> dict:
     return {
         "status": status,
+        "flags": flags or [],
         "parts": [r.to_dict() for r in results],
         "score": sum(r.points for r in results),
         "max_score": sum(r.max_points for r in results),

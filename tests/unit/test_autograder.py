@@ -24,15 +24,15 @@ SOLUTION_ADD = "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ##
 SOLUTION_MUL = "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION"
 TEST_ADD = ("assert add(1, 2) == 3, 'add(1, 2) should be 3'\n### BEGIN HIDDEN TESTS\n"
             "assert add(-5, 7) == 2, 'add fails on a negative number'\n### END HIDDEN TESTS")
-TEST_MUL = ("assert mul(2, 3) == 6, 'mul(2, 3) should be 6'\n### BEGIN HIDDEN TESTS\n"
-            "assert mul(-2, 4) == -8, 'mul fails on a negative number'\n### END HIDDEN TESTS")
+TEST_MUL = ("check_scalar(mul(2, 3), 6, 'mul(2, 3)')\n### BEGIN HIDDEN TESTS\n"
+            "check_scalar(mul(-2, 4), -8, 'mul on a negative number')\n### END HIDDEN TESTS")
 
 
 @pytest.fixture
 def toy(tmp_path):
     source = nbformat.v4.new_notebook(cells=[
         cell("markdown", "# Toy"),
-        cell("code", "import math"),
+        cell("code", "import math\nfrom coursekit.checks import check_scalar"),
         cell("code", SOLUTION_ADD, solution=True, grade_id="add"),
         cell("code", TEST_ADD, grade=True, locked=True, grade_id="add_tests", points=2),
         cell("code", SOLUTION_MUL, solution=True, grade_id="mul"),
@@ -76,10 +76,10 @@ def test_tests_come_from_the_source_and_added_cells_are_not_run(toy):
     def tamper(nb):
         nb.cells[3].source = "pass  # student deleted the test"
         nb.cells.insert(3, nbformat.v4.new_code_cell("raise SystemExit('student cell')"))
-    nb, notes, index = assemble(nbformat.read(toy, as_version=4), submission(toy, edit=tamper))
+    nb, notes, index, flags = assemble(nbformat.read(toy, as_version=4), submission(toy, edit=tamper))
     sources = [c.source for c in nb.cells]
-    assert TEST_ADD in sources and "raise SystemExit('student cell')" not in sources
-    assert not notes and index[3] == 2
+    assert any(s.endswith(TEST_ADD) for s in sources) and "raise SystemExit('student cell')" not in sources
+    assert not notes and not flags and index[3] == 3 and nb.cells[3].source.endswith(TEST_ADD)
 
 
 def test_batch_grades_each_case_as_promised(toy, tmp_path):
@@ -96,7 +96,7 @@ def test_batch_grades_each_case_as_promised(toy, tmp_path):
     assert results["full"]["score"] == 5
     assert results["half"]["score"] == 2
     mul = results["half"]["parts"][1]
-    assert mul["status"] == "failed" and mul["message"] == "mul fails on a negative number"
+    assert mul["status"] == "failed" and mul["message"].startswith("mul on a negative number does not match")
     assert results["missing_cell"]["score"] == 2
     assert any("mul" in n and "not found" in n for n in results["missing_cell"]["notes"])
     for name in ("corrupt", "essay"):
@@ -190,3 +190,35 @@ def test_a_duplicate_submission_is_graded_once_and_reported(toy, tmp_path):
     rows = list(csv.DictReader(open(out / "grades.csv")))
     assert [r["student"] for r in rows] == ["cat"] and rows[0]["total"] == "5"
     assert "duplicate submission" in (out / "report.txt").read_text()
+
+
+ALWAYS_EQUAL = """
+    class Anything(float):
+        def __eq__(self, other):
+            return True
+    return Anything(0)"""
+
+
+@pytest.mark.parametrize("name, mul_body, extra_cell", [
+    ("always_equal", ALWAYS_EQUAL, ""),
+    ("rebinds_helper_name", "    return 0", "check_scalar = lambda *args, **kwargs: 0.0\n"),
+    ("patches_helper_module", "    return 0",
+     "import coursekit.checks\ncoursekit.checks.check_scalar = lambda *args, **kwargs: 0.0\n"
+     "globals()['check_scalar'] = coursekit.checks.check_scalar\n"),
+    ("patches_numpy", "    return 0", "import numpy as np\nnp.allclose = lambda *a, **k: True\n"),
+])
+def test_known_cheats_score_zero_and_are_flagged(toy, tmp_path, name, mul_body, extra_cell):
+    def add_cheat(nb):
+        nb.cells[4].source = extra_cell + nb.cells[4].source
+    _, results, out = grade(toy, tmp_path, {name: submission(toy, mul_body=mul_body, edit=add_cheat)})
+    r = results[name]
+    assert r["parts"][0]["status"] == "passed" and r["parts"][1]["status"] == "failed", r
+    assert r["flags"], "the cheat was not flagged for review"
+    row = list(csv.DictReader(open(out / "grades.csv")))[0]
+    assert row["review"] and row["total"] == "2"
+    assert "MANUAL REVIEW" in (out / "report.txt").read_text()
+
+
+def test_honest_code_is_not_flagged(toy, tmp_path):
+    _, results, _ = grade(toy, tmp_path, {"honest": submission(toy)})
+    assert results["honest"]["flags"] == [] and results["honest"]["score"] == 5
