@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import psutil
 from tqdm.auto import tqdm
 
 from . import SOLUTIONS
 from .feedback import render
 from .grade import DEFAULT_CELL_TIMEOUT
 from .parts import read_parts
+from .sandbox import mode as isolation_mode
 
 
 @dataclass(frozen=True)
@@ -112,16 +114,36 @@ def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_tim
         cmd = [sys.executable, "-m", "autograder.grade", str(source), str(sub.path.resolve()), str(out),
                "--cell-timeout", str(cell_timeout)]
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        child = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, start_new_session=True)
         try:
-            done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True,
-                                  timeout=hard_timeout, start_new_session=True)
+            _, stderr = child.communicate(timeout=hard_timeout)
         except subprocess.TimeoutExpired:
+            kill_tree(child.pid)
+            child.communicate()
             return zeros(f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).",
                          "ungradable")
-        if done.returncode != 0 or not out.exists():
-            tail = (done.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        finally:
+            kill_tree(child.pid)  # nothing a submission started outlives its grading
+        if child.returncode != 0 or not out.exists():
+            tail = (stderr or "").strip().splitlines()[-1:] or ["no output"]
             return zeros(f"The grader failed on this submission ({tail[0][:300]}).", "ungradable")
         return json.loads(out.read_text())
+
+
+def kill_tree(pid: int) -> None:
+    """Kill a process and every process it started (kernels included)."""
+    try:
+        parent = psutil.Process(pid)
+        procs = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -162,7 +184,7 @@ def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part
                              "; ".join(r.get("flags", []))])
     for student, r in results.items():
         (out_dir / "feedback" / f"{student}.html").write_text(render(student, assignment, r))
-    lines = [f"Assignment {assignment}: {len(results)} submission(s)."]
+    lines = [f"Assignment {assignment}: {len(results)} submission(s). Kernels ran in: {isolation_mode()}."]
     flagged = {s: r for s, r in sorted(results.items())
                if r["notes"] or r.get("flags") or r["status"] != "graded"}
     if flagged:

@@ -19,6 +19,7 @@ import nbformat
 from .assemble import REPORT_TAG, assemble
 from .execute import PartResult, collect, run
 from .parts import nbgrader_meta, read_parts
+from .sandbox import DEFAULT_MEMORY_LIMIT, limit_memory, namespaces_available, prepare_kernel
 
 DEFAULT_CELL_TIMEOUT = 120.0
 
@@ -28,8 +29,11 @@ def zero_result(parts, status: str, message: str) -> list[PartResult]:
 
 
 def grade_submission(source_path: Path, submission_path: Path,
-                     cell_timeout: float = DEFAULT_CELL_TIMEOUT) -> dict:
-    """Grade ``submission_path``; returns a JSON-ready dict (see :func:`summarise`)."""
+                     cell_timeout: float = DEFAULT_CELL_TIMEOUT, sandbox: bool = False) -> dict:
+    """Grade ``submission_path``; returns a JSON-ready dict (see :func:`summarise`).
+
+    ``sandbox=True`` runs the kernel in the namespace sandbox of :mod:`autograder.sandbox`.
+    """
     start = time.perf_counter()
     source_nb = nbformat.read(source_path, as_version=4)
     parts = read_parts(source_nb)
@@ -41,7 +45,8 @@ def grade_submission(source_path: Path, submission_path: Path,
                          [reason], "ungradable", start)
     nb, notes, index_map, flags = assemble(source_nb, submission_nb)
     with tempfile.TemporaryDirectory(prefix="autograde-") as workdir:
-        completed, run_notes = run(nb, Path(workdir), cell_timeout)
+        kernel = prepare_kernel(Path(workdir), sandboxed=sandbox)
+        completed, run_notes = run(nb, Path(workdir), cell_timeout, kernel_name=kernel)
     notes += run_notes
     results = collect(nb, parts, index_map, completed, cell_timeout)
     notes += interrupted_cells(nb, cell_timeout)
@@ -95,8 +100,13 @@ def main(argv=None) -> int:
     parser.add_argument("submission", type=Path)
     parser.add_argument("result", type=Path)
     parser.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT)
+    parser.add_argument("--memory-limit", type=int, default=DEFAULT_MEMORY_LIMIT, help="bytes")
+    parser.add_argument("--no-sandbox", action="store_true", help="run the kernel as a plain process")
     args = parser.parse_args(argv)
-    result = grade_submission(args.source, args.submission, args.cell_timeout)
+    limit_memory(args.memory_limit)
+    sandbox = not args.no_sandbox and namespaces_available()
+    result = grade_submission(args.source, args.submission, args.cell_timeout, sandbox=sandbox)
+    result["isolation"] = "namespaces" if sandbox else "process"
     args.result.write_text(json.dumps(result, indent=1))
     return 0
 

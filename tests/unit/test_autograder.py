@@ -222,3 +222,25 @@ def test_known_cheats_score_zero_and_are_flagged(toy, tmp_path, name, mul_body, 
 def test_honest_code_is_not_flagged(toy, tmp_path):
     _, results, _ = grade(toy, tmp_path, {"honest": submission(toy)})
     assert results["honest"]["flags"] == [] and results["honest"]["score"] == 5
+
+
+def test_kernels_cannot_touch_files_outside_their_scratch_folder(toy, tmp_path):
+    import os
+    from autograder.sandbox import namespaces_available
+
+    if os.geteuid() != 0:
+        pytest.skip("the namespace sandbox needs root (or a container that grants namespaces)")
+    assert namespaces_available(), "running as root, yet the namespace sandbox does not start"
+    sentinel = tmp_path / "instructor_file.txt"
+    sentinel.write_text("keep me")
+    vandal = (f"import os, shutil\nos.chdir('/')\nos.remove({str(sentinel)!r})\n"
+              f"open({str(tmp_path / 'planted.txt')!r}, 'w').write('x')\n")
+
+    def add_vandal(nb):
+        nb.cells[2].source = vandal + nb.cells[2].source
+    _, results, out = grade(toy, tmp_path, {"vandal": submission(toy, edit=add_vandal), "victim": submission(toy)})
+    assert sentinel.read_text() == "keep me" and not (tmp_path / "planted.txt").exists()
+    assert results["vandal"]["parts"][0]["status"] == "failed"   # its own cell failed ...
+    assert "Read-only file system" in results["vandal"]["parts"][0]["message"] or \
+        results["vandal"]["parts"][0]["message"].startswith("name 'add'")
+    assert results["victim"]["score"] == 5                       # ... and nobody else noticed
