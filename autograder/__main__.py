@@ -44,9 +44,16 @@ def cmd_diff(args) -> int:
 def cmd_grade(args) -> int:
     from .batch import grade_folder
 
+    from .gradebook import default_url, nbgrader_export
+
     out = args.out or COURSE_ROOT / "grading" / args.assignment
-    return grade_folder(args.assignment, args.submissions, out, workers=args.workers,
-                        cell_timeout=args.cell_timeout, progress=not args.no_progress)
+    db_url = None if args.db == "none" else (args.db or default_url())
+    code = grade_folder(args.assignment, args.submissions, out, workers=args.workers,
+                        cell_timeout=args.cell_timeout, progress=not args.no_progress, db_url=db_url)
+    if db_url:
+        nbgrader_export(db_url, out / "nbgrader_export.csv")
+        print(f"gradebook: {db_url}; nbgrader export -> {out / 'nbgrader_export.csv'}")
+    return code
 
 
 def cmd_check(args) -> int:
@@ -92,6 +99,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=None, help="parallel graders (default: CPU count)")
     p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (default 120)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--db", help="gradebook URL (default: sqlite:///<course>/grading/gradebook.db; "
+                                "postgresql://user:pw@host:port/db for PostgreSQL; 'none' to skip)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("check", help="a student's check: run the visible tests of a notebook")

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from . import SOLUTIONS
 from .feedback import render
+from .gradebook import GradebookWriter
 from .grade import DEFAULT_CELL_TIMEOUT
 from .parts import read_parts
 from .sandbox import mode as isolation_mode
@@ -200,7 +201,7 @@ def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part
 
 def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int | None = None,
                  cell_timeout: float = DEFAULT_CELL_TIMEOUT, progress: bool = True,
-                 source: Path | None = None) -> int:
+                 source: Path | None = None, db_url: str | None = None) -> int:
     """Grade every submission in ``submissions``; returns the exit code.
 
     0: every submission has a grade (students whose code crashed or looped are graded
@@ -218,15 +219,25 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     (out_dir / "results").mkdir(exist_ok=True)
     results = previous_results(out_dir, subs, part_ids, source)
     todo = [s for s in subs if s.student not in results]
+    gradebook = GradebookWriter(db_url, assignment, source.stem, read_parts(source_nb)) if db_url else None
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout): s for s in todo}
-        for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}",
-                        unit="notebook", disable=not progress):
-            student = futures[fut].student
-            results[student] = fut.result()
-            # recorded at once: an interrupted batch keeps every grade finished so far
-            _write_json(out_dir / "results" / f"{student}.json", results[student])
+    try:
+        if gradebook:
+            for student, r in results.items():  # grades kept from an earlier run
+                gradebook.record(student, r)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout): s for s in todo}
+            for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}",
+                            unit="notebook", disable=not progress):
+                student = futures[fut].student
+                results[student] = fut.result()
+                # recorded at once: an interrupted batch keeps every grade finished so far
+                _write_json(out_dir / "results" / f"{student}.json", results[student])
+                if gradebook:
+                    gradebook.record(student, results[student])
+    finally:
+        if gradebook:
+            gradebook.close()
     write_outputs(assignment, results, out_dir, part_ids)
     n_bad = sum(r["status"] != "graded" for r in results.values())
     if len(todo) < len(subs):
