@@ -1,0 +1,80 @@
+"""Batch-grading throughput: N synthetic submissions of one homework, 1 and 2 workers.
+
+    .venv/bin/python benchmarks/bench_grading.py --assignment hw2_convolution --n 200 --workers 1 2
+
+The class is made from the real release: perfect submissions (the solution code
+filled into the student version), untouched student versions, and one submission
+per classic mistake of tests/buggy/<assignment>.py, in rotation. Prints seconds per
+submission, the wall time and the speed-up over the first worker count. This is a
+measurement, not a test: nothing here asserts on time.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from autograder.batch import grade_folder, source_notebook  # noqa: E402
+from autograder.parts import is_solution_cell, nbgrader_meta  # noqa: E402
+
+
+def solution_code(source_nb) -> dict[str, str]:
+    return {nbgrader_meta(c)["grade_id"]: c.source for c in source_nb.cells if is_solution_cell(c)}
+
+
+def make_class(assignment: str, n: int, folder: Path) -> None:
+    source_nb = nbformat.read(source_notebook(assignment), as_version=4)
+    (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
+    code = solution_code(source_nb)
+    spec = importlib.util.spec_from_file_location("bugs", ROOT / "tests" / "buggy" / f"{assignment}.py")
+    bugs_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bugs_module)
+    variants = [("perfect", {}), ("stub", None)] + [(b["name"], {b["cell"]: code[b["cell"]].replace(b["find"], b["replace"])})
+                                                    for b in bugs_module.BUGS]
+    for i in range(n):
+        name, patch = variants[i % len(variants)]
+        nb = nbformat.read(release_path, as_version=4)
+        if patch is not None:
+            for cell in nb.cells:
+                gid = nbgrader_meta(cell).get("grade_id")
+                if is_solution_cell(cell) and gid in code:
+                    cell.source = patch.get(gid, code[gid])
+        nbformat.write(nb, folder / f"student{i:03d}_{name}.ipynb")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--assignment", default="hw2_convolution")
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        subs = Path(tmp) / "submissions"
+        subs.mkdir()
+        make_class(args.assignment, args.n, subs)
+        for workers in args.workers:
+            out = Path(tmp) / f"out-{workers}"
+            start = time.perf_counter()
+            code = grade_folder(args.assignment, subs, out, workers=workers, progress=True)
+            wall = time.perf_counter() - start
+            rows.append((workers, wall, code))
+            shutil.rmtree(out)
+    base = rows[0][1]
+    print(f"\n{args.n} submissions of {args.assignment}")
+    print("workers   wall (s)   s/submission   speed-up   exit")
+    for workers, wall, code in rows:
+        print(f"{workers:>7} {wall:>10.1f} {wall / args.n:>14.2f} {base / wall:>10.2f} {code:>6}")
+
+
+if __name__ == "__main__":
+    main()
