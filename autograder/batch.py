@@ -80,8 +80,8 @@ def find_submissions(folder: Path, notebook_name: str) -> list[Submission]:
         if not paths:
             subs.append(Submission(student, None))
             continue
-        ranked = sorted(paths, key=lambda p: (p.suffix == ".ipynb", p.name == notebook_name,
-                                              p.stat().st_mtime, str(p)), reverse=True)
+        ranked = sorted(paths, key=lambda p: (p.suffix == ".ipynb", p.stat().st_mtime, p.name == notebook_name,
+                                              str(p)), reverse=True)
         chosen, others = ranked[0], ranked[1:]
         notes = tuple(f"duplicate submission: graded {chosen.relative_to(folder)}, ignored "
                       f"{p.relative_to(folder)}" for p in others)

@@ -31,7 +31,7 @@ STAGES = {
     "pages": ["--nbval", "--nbval-sanitize-with", SANITIZE, "--nbval-cell-timeout", "900", "book"],
     "solutions": ["--nbval-lax", "--nbval-cell-timeout", "600", "solutions"],
     "release": ["tests/stages/test_release.py"],
-    "grading": ["tests/stages/test_grading.py"],
+    "grading": ["tests/stages/test_grading.py", "tests/stages/test_grading_corpus.py"],
     "unit": ["tests/unit"],
 }
 

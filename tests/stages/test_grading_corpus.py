@@ -1,0 +1,258 @@
+"""Stage e (continued): a class that breaks batch autograding, built from the real
+release of homework 2, graded in one unattended batch.
+
+Every case is a student's notebook: the released student version with the
+instructor's solution code filled in (a perfect student), then damaged the way
+real submissions are, or carrying a known cheat, or misbehaving at run time.
+Each case's expected score is written down below (homework 2 is worth 12 points:
+corr1d 1, conv1d 1, corr2d 2, conv2d 2, toeplitz_1d 2, sobel_edge_energy 2,
+make_sobel_conv 2) and asserted, together with what the report must say.
+"""
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.batch import grade_folder, source_notebook
+from autograder.parts import is_solution_cell, is_test_cell, nbgrader_meta, read_parts
+from autograder.sandbox import namespaces_available
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSIGNMENT = "hw2_convolution"
+CELL_TIMEOUT = 30.0
+
+WRONG_CORR1D = "def corr1d(x, w):\n    return np.zeros(len(x) - len(w) + 1)\n"
+ALWAYS_EQUAL = ("class _Anything:\n    def __eq__(self, other):\n        return True\n\n"
+                "    def __ne__(self, other):\n        return False\n\n"
+                "def corr1d(x, w):\n    return _Anything()\n")
+
+# case -> (expected score, failing parts, words the report must contain for this student)
+EXPECTED = {
+    "perfect":                (12, set(), []),
+    "stripped_metadata":      (12, set(), ["lost its nbgrader metadata"]),
+    "colab_round_trip":       (12, set(), ["matched by its content"]),
+    "solution_as_markdown":   (12, set(), ["markdown"]),
+    "deleted_test_cells":     (12, set(), []),
+    "edited_test_cell":       (11, {"corr1d_tests"}, []),
+    "added_cells":            (12, set(), []),
+    "reordered_cells":        (12, set(), []),
+    "deleted_solution_cell":  (10, {"conv2d_tests"}, ["not found"]),
+    "cheat_always_equal":     (11, {"corr1d_tests"}, ["MANUAL REVIEW", "__eq__"]),
+    "cheat_rebinds_helper":   (11, {"corr1d_tests"}, ["MANUAL REVIEW", "check_close"]),
+    "cheat_patches_numpy":    (11, {"corr1d_tests"}, ["MANUAL REVIEW", "np.allclose"]),
+    "infinite_loop":          (10, {"toeplitz_1d_tests"}, ["time limit"]),
+    "kernel_crash":           (6, {"toeplitz_1d_tests", "sobel_edge_energy_tests", "make_sobel_conv_tests"},
+                               ["kernel died"]),
+    "kernel_exit":            (6, {"toeplitz_1d_tests", "sobel_edge_energy_tests", "make_sobel_conv_tests"},
+                               ["kernel died"]),
+    "sys_exit":               (10, {"make_sobel_conv_tests"}, []),
+    "memory_bomb":            (10, {"toeplitz_1d_tests"}, []),
+    "deletes_files":          (12, set(), []),
+    "changes_directory":      (12, set(), []),
+    "duplicate":              (12, set(), ["duplicate submission"]),
+    "not_a_notebook":         (0, "all", ["not a readable notebook"]),
+    "corrupt_json":           (0, "all", ["not a readable notebook"]),
+}
+
+
+SANDBOXED = os.geteuid() == 0 and namespaces_available()
+CASES = {c: e for c, e in EXPECTED.items() if SANDBOXED or c != "deletes_files"}
+
+
+def report_block(report: str, student: str) -> str:
+    """The lines report.txt gives one student (header and its notes)."""
+    lines = report.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(f"  {student} ["):
+            block = [line]
+            for nxt in lines[i + 1:]:
+                if not nxt.startswith("    "):
+                    break
+                block.append(nxt)
+            return "\n".join(block)
+    return ""
+
+
+def perfect_student():
+    """The release notebook with the solution code in its solution cells."""
+    source = nbformat.read(source_notebook(ASSIGNMENT), as_version=4)
+    code = {nbgrader_meta(c)["grade_id"]: c.source for c in source.cells if is_solution_cell(c)}
+    (release,) = sorted((ROOT / "exercises" / ASSIGNMENT).glob("*.ipynb"))
+    nb = nbformat.read(release, as_version=4)
+    for cell in nb.cells:
+        if is_solution_cell(cell):
+            cell.source = code[nbgrader_meta(cell)["grade_id"]]
+    return nb
+
+
+def cell_of(nb, grade_id):
+    return next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)
+
+
+def prepend(nb, grade_id, code):
+    cell = cell_of(nb, grade_id)
+    cell.source = code + cell.source
+    return nb
+
+
+def build_class(folder: Path, protected: list[Path]) -> None:
+    def save(name, nb):
+        nbformat.write(nb, folder / f"{name}.ipynb")
+
+    save("perfect", perfect_student())
+
+    nb = perfect_student()
+    for c in nb.cells:
+        c.metadata = {}
+    save("stripped_metadata", nb)
+
+    nb = perfect_student()  # Colab: metadata and cell ids gone, outputs cleared
+    nb.cells = [nbformat.v4.new_code_cell(c.source) if c.cell_type == "code" else nbformat.v4.new_markdown_cell(c.source)
+                for c in nb.cells]
+    for c in nb.cells:
+        c.pop("id", None)
+    nb.nbformat_minor = 4
+    save("colab_round_trip", nb)
+
+    nb = perfect_student()
+    i = nb.cells.index(cell_of(nb, "corr2d"))
+    nb.cells[i] = nbformat.v4.new_markdown_cell(nb.cells[i].source, metadata=nb.cells[i].metadata)
+    save("solution_as_markdown", nb)
+
+    nb = perfect_student()
+    nb.cells = [c for c in nb.cells if not is_test_cell(c)]
+    save("deleted_test_cells", nb)
+
+    nb = perfect_student()
+    cell_of(nb, "corr1d").source = WRONG_CORR1D
+    cell_of(nb, "corr1d_tests").source = "print('all tests pass, promise')"
+    save("edited_test_cell", nb)
+
+    nb = perfect_student()
+    nb.cells.insert(3, nbformat.v4.new_code_cell("raise SystemExit('my scratch cell')"))
+    nb.cells.append(nbformat.v4.new_code_cell("def corr2d(image, kernel):\n    return 0"))
+    save("added_cells", nb)
+
+    nb = perfect_student()
+    nb.cells.reverse()
+    save("reordered_cells", nb)
+
+    nb = perfect_student()
+    nb.cells.remove(cell_of(nb, "conv2d"))
+    save("deleted_solution_cell", nb)
+
+    nb = perfect_student()
+    cell_of(nb, "corr1d").source = ALWAYS_EQUAL
+    save("cheat_always_equal", nb)
+
+    nb = perfect_student()
+    cell_of(nb, "corr1d").source = WRONG_CORR1D + "check_close = lambda *args, **kwargs: 0.0\n"
+    save("cheat_rebinds_helper", nb)
+
+    nb = perfect_student()
+    cell_of(nb, "corr1d").source = (WRONG_CORR1D + "np.allclose = lambda *a, **k: True\n"
+                                    "np.testing.assert_allclose = lambda *a, **k: None\n"
+                                    "import coursekit.checks\ncoursekit.checks.check_close = lambda *a, **k: 0.0\n")
+    save("cheat_patches_numpy", nb)
+
+    save("infinite_loop", prepend(perfect_student(), "toeplitz_1d", "while True:\n    pass\n"))
+    save("kernel_crash", prepend(perfect_student(), "toeplitz_1d",
+                                 "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"))
+    save("kernel_exit", prepend(perfect_student(), "toeplitz_1d", "import os\nos._exit(3)\n"))
+    save("sys_exit", prepend(perfect_student(), "make_sobel_conv", "import sys\nsys.exit(0)\n"))
+    save("memory_bomb", prepend(perfect_student(), "toeplitz_1d",
+                                "def _bomb():\n    hog = []\n    while True:\n        hog.append(bytes(10**8))\n_bomb()\n"))
+    targets = ", ".join(repr(str(p)) for p in protected)
+    if SANDBOXED:  # without the sandbox this case would really delete the files
+        save("deletes_files", prepend(perfect_student(), "corr1d",
+                                      f"import os, shutil\nfor _p in [{targets}]:\n"
+                                      "    shutil.rmtree(_p, ignore_errors=True)\n"
+                                      "    try:\n        os.remove(_p)\n    except OSError:\n        pass\n"))
+    save("changes_directory", prepend(perfect_student(), "corr1d", "import os\nos.chdir('/')\n"))
+
+    nbformat.write(perfect_student(), folder / "duplicate.ipynb")
+    stub = (ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes()
+    (folder / "duplicate").mkdir()
+    (folder / "duplicate" / f"{ASSIGNMENT}.ipynb").write_bytes(stub)
+    os.utime(folder / "duplicate" / f"{ASSIGNMENT}.ipynb", (1, 1))  # the older upload
+
+    (folder / "not_a_notebook.pdf").write_bytes(b"%PDF-1.4\n% an essay, not a notebook\n")
+    (folder / "corrupt_json.ipynb").write_text(json.dumps(nbformat.v4.new_notebook())[:-20])
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    base = tmp_path_factory.mktemp("class")
+    subs, out = base / "submissions", base / "graded"
+    subs.mkdir()
+    instructor_file = base / "instructor_notes.txt"
+    instructor_file.write_text("do not delete")
+    build_class(subs, protected=[out, subs, instructor_file, base / "gradebook.db"])
+    start = time.perf_counter()
+    code = grade_folder(ASSIGNMENT, subs, out, workers=2, cell_timeout=CELL_TIMEOUT, progress=False,
+                        db_url=f"sqlite:///{base / 'gradebook.db'}")
+    seconds = time.perf_counter() - start
+    results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    return dict(code=code, results=results, out=out, subs=subs, base=base, seconds=seconds,
+                instructor_file=instructor_file)
+
+
+def test_the_corpus_is_the_one_written_down(graded_class):
+    assert set(graded_class["results"]) == set(CASES)
+    parts = read_parts(nbformat.read(source_notebook(ASSIGNMENT), as_version=4))
+    assert sum(p.points for p in parts) == 12
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_case_gets_its_expected_score(graded_class, case):
+    score, failing, report_words = CASES[case]
+    r = graded_class["results"][case]
+    assert r["score"] == score, (case, [(p["grade_id"], p["status"], p["message"][:120]) for p in r["parts"]],
+                                 r["notes"])
+    failed = {p["grade_id"] for p in r["parts"] if p["status"] != "passed"}
+    assert failed == ({p["grade_id"] for p in r["parts"]} if failing == "all" else failing)
+    student_block = report_block((graded_class["out"] / "report.txt").read_text(), case)
+    for words in report_words:
+        assert words in student_block, f"report.txt does not say {words!r} for {case}"
+
+
+def test_only_cheats_are_flagged_for_review(graded_class):
+    flagged = {case for case, r in graded_class["results"].items() if r.get("flags")}
+    assert flagged == {"cheat_always_equal", "cheat_rebinds_helper", "cheat_patches_numpy"}
+    rows = {r["student"]: r for r in csv.DictReader(open(graded_class["out"] / "grades.csv"))}
+    assert all(bool(rows[c]["review"]) == (c in flagged) for c in rows)
+
+
+def test_the_batch_finished_and_its_exit_code_names_the_unreadable_uploads(graded_class):
+    assert graded_class["code"] == 1
+    unreadable = {c for c, r in graded_class["results"].items() if r["status"] != "graded"}
+    assert unreadable == {"not_a_notebook", "corrupt_json"}
+
+
+def test_nothing_a_submission_did_touched_the_instructor_or_other_students(graded_class):
+    if os.geteuid() != 0:
+        pytest.skip("kernels run in the read-only namespace sandbox only as root (or in a container granting it)")
+    assert namespaces_available()
+    assert graded_class["instructor_file"].read_text() == "do not delete"
+    assert (graded_class["subs"] / "perfect.ipynb").exists()
+    assert (graded_class["base"] / "gradebook.db").exists()
+    rows = list(csv.DictReader(open(graded_class["out"] / "grades.csv")))
+    assert len(rows) == len(CASES)
+
+
+def test_grading_twice_gives_the_same_scores(graded_class, tmp_path):
+    cases = ["perfect", "edited_test_cell", "cheat_rebinds_helper", "kernel_crash", "colab_round_trip"]
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for case in cases:
+        (subs / f"{case}.ipynb").write_bytes((graded_class["subs"] / f"{case}.ipynb").read_bytes())
+    again = tmp_path / "again"
+    grade_folder(ASSIGNMENT, subs, again, workers=2, cell_timeout=CELL_TIMEOUT, progress=False)
+    for case in cases:
+        first = graded_class["results"][case]
+        second = json.loads((again / "results" / f"{case}.json").read_text())
+        assert [p["points"] for p in second["parts"]] == [p["points"] for p in first["parts"]], case
