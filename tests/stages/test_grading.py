@@ -173,3 +173,36 @@ def test_grades_csv_has_one_column_per_part_and_consistent_totals(graded):
         total = sum(float(row[p.grade_id]) for p in graded["parts"])
         assert float(row["total"]) == pytest.approx(total), student
         assert float(row["max_total"]) == pytest.approx(sum(p.points for p in graded["parts"]))
+
+
+def test_student_check_reports_the_graders_visible_messages(tmp_path):
+    """`python -m autograder check` runs the visible tests only and says what the grader says."""
+    import subprocess
+    import sys
+
+    assignment = "hw2_convolution"
+    bug = next(b for b in load_bugs(assignment) if b["cell"] == "corr2d")
+    source_nb = nbformat.read(source_notebook(assignment), as_version=4)
+    (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
+    student = nbformat.read(release_path, as_version=4)
+    fixed = {nbgrader_meta(c)["grade_id"]: c.source for c in patched(source_nb, bug["cell"], bug["find"],
+                                                                         bug["replace"]).cells if is_solution_cell(c)}
+    for cell in student.cells:
+        if is_solution_cell(cell):
+            cell.source = fixed[nbgrader_meta(cell)["grade_id"]]
+    path = tmp_path / assignment / f"{assignment}.ipynb"
+    path.parent.mkdir()
+    nbformat.write(student, path)
+    done = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 1, done.stdout + done.stderr
+    failing = [line for line in done.stdout.splitlines() if line.startswith("[FAIL]")]
+    assert bug["breaks"][0] in failing[0] and bug["message"].lower() in failing[0].lower()
+    # parts that build on the broken one say so instead of blaming the student twice
+    assert all("first" in line for line in failing[1:]), failing
+    graded = batch(assignment, tmp_path)["results"][f"bug_{bug['name']}"]
+    message = next(p["message"] for p in graded["parts"] if p["grade_id"] == bug["breaks"][0])
+    assert message in failing[0], "check and the grader disagree on the message"
+    stub = subprocess.run([sys.executable, "-m", "autograder", "check", str(release_path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert stub.returncode == 1 and "0 of" in stub.stdout
