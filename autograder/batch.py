@@ -15,9 +15,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import multiprocessing
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -30,10 +29,11 @@ from tqdm.auto import tqdm
 
 from . import SOLUTIONS
 from .feedback import render
+from .grade import DEFAULT_CELL_TIMEOUT, child_main
 from .gradebook import GradebookWriter
-from .grade import DEFAULT_CELL_TIMEOUT
 from .parts import read_parts
 from .sandbox import mode as isolation_mode
+from .sandbox import namespaces_available
 
 
 @dataclass(frozen=True)
@@ -107,28 +107,36 @@ def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_time
     return result
 
 
+def _forkserver():
+    """Processes forked from a server that has already imported the grader (saves ~1 s each)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["autograder.grade"])
+    return ctx
+
+
 def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float, zeros) -> dict:
     if sub.path is None:
         return zeros("No notebook (.ipynb) was found in this submission.", "ungradable")
     with tempfile.TemporaryDirectory(prefix="autograde-child-") as tmp:
         out = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "autograder.grade", str(source), str(sub.path.resolve()), str(out),
-               "--cell-timeout", str(cell_timeout)]
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-        child = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, start_new_session=True)
+        log = Path(tmp) / "stderr.txt"
+        child = _forkserver().Process(target=child_main, daemon=False,
+                                      args=(str(source), str(sub.path.resolve()), str(out), str(log), tmp,
+                                            cell_timeout, namespaces_available()))
+        child.start()
         try:
-            _, stderr = child.communicate(timeout=hard_timeout)
-        except subprocess.TimeoutExpired:
-            kill_tree(child.pid)
-            child.communicate()
-            return zeros(f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).",
-                         "ungradable")
+            child.join(hard_timeout)
+            if child.is_alive():
+                kill_tree(child.pid)
+                child.join()
+                return zeros(f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).",
+                             "ungradable")
         finally:
             kill_tree(child.pid)  # nothing a submission started outlives its grading
-        if child.returncode != 0 or not out.exists():
-            tail = (stderr or "").strip().splitlines()[-1:] or ["no output"]
-            return zeros(f"The grader failed on this submission ({tail[0][:300]}).", "ungradable")
+        if child.exitcode != 0 or not out.exists():
+            lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+            return zeros(f"The grader failed on this submission ({(lines[-1:] or ['no output'])[0][:300]}).",
+                         "ungradable")
         return json.loads(out.read_text())
 
 
@@ -209,6 +217,7 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     (unreadable file, no notebook, grader failure): see report.txt.
     """
     source = source or source_notebook(assignment)
+    namespaces_available()  # probe once, before the workers start
     source_nb = nbformat.read(source, as_version=4)
     part_ids = [p.grade_id for p in read_parts(source_nb)]
     n_code = sum(c.cell_type == "code" for c in source_nb.cells)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 import tempfile
 import time
@@ -94,6 +95,20 @@ def summarise(results: list[PartResult], notes: list[str], status: str, start: f
     }
 
 
+def child_main(source: str, submission: str, out: str, log: str, workdir: str,
+               cell_timeout: float, sandbox: bool, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+    """Entry point of the batch grader's per-submission process (see autograder.batch)."""
+    os.setsid()
+    os.chdir(workdir)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 2)
+    os.dup2(fd, 1)
+    limit_memory(memory_limit)
+    result = grade_submission(Path(source), Path(submission), cell_timeout, sandbox=sandbox)
+    result["isolation"] = "namespaces" if sandbox else "process"
+    Path(out).write_text(json.dumps(result, indent=1))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("source", type=Path)
@@ -101,10 +116,11 @@ def main(argv=None) -> int:
     parser.add_argument("result", type=Path)
     parser.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT)
     parser.add_argument("--memory-limit", type=int, default=DEFAULT_MEMORY_LIMIT, help="bytes")
-    parser.add_argument("--no-sandbox", action="store_true", help="run the kernel as a plain process")
+    parser.add_argument("--sandbox", choices=("auto", "yes", "no"), default="auto",
+                        help="run the kernel in the namespace sandbox (auto: when this machine allows it)")
     args = parser.parse_args(argv)
     limit_memory(args.memory_limit)
-    sandbox = not args.no_sandbox and namespaces_available()
+    sandbox = args.sandbox == "yes" or (args.sandbox == "auto" and namespaces_available())
     result = grade_submission(args.source, args.submission, args.cell_timeout, sandbox=sandbox)
     result["isolation"] = "namespaces" if sandbox else "process"
     args.result.write_text(json.dumps(result, indent=1))
