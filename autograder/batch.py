@@ -89,7 +89,8 @@ def find_submissions(folder: Path, notebook_name: str) -> list[Submission]:
     return subs
 
 
-def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float) -> dict:
+def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float,
+                   threads: int | None = None) -> dict:
     """Grade one submission in a separate Python process; never raises."""
     parts = read_parts(nbformat.read(source, as_version=4))
 
@@ -99,7 +100,7 @@ def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_time
                 "parts": [{"grade_id": p.grade_id, "max_points": p.points, "points": 0.0,
                            "status": "not run", "message": note} for p in parts]}
 
-    result = _grade_in_child(source, sub, cell_timeout, hard_timeout, zeros)
+    result = _grade_in_child(source, sub, cell_timeout, hard_timeout, zeros, threads)
     result["notes"] = list(sub.notes) + result["notes"]
     result["submission"] = str(sub.path) if sub.path else ""
     result["fingerprint"] = fingerprint(sub.path)
@@ -114,7 +115,8 @@ def _forkserver():
     return ctx
 
 
-def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float, zeros) -> dict:
+def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float, zeros,
+                    threads: int | None) -> dict:
     if sub.path is None:
         return zeros("No notebook (.ipynb) was found in this submission.", "ungradable")
     with tempfile.TemporaryDirectory(prefix="autograde-child-") as tmp:
@@ -122,7 +124,7 @@ def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_tim
         log = Path(tmp) / "stderr.txt"
         child = _forkserver().Process(target=child_main, daemon=False,
                                       args=(str(source), str(sub.path.resolve()), str(out), str(log), tmp,
-                                            cell_timeout, namespaces_available()))
+                                            cell_timeout, namespaces_available(), threads))
         child.start()
         try:
             child.join(hard_timeout)
@@ -235,7 +237,8 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
             for student, r in results.items():  # grades kept from an earlier run
                 gradebook.record(student, r)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout): s for s in todo}
+            threads = max(1, (os.cpu_count() or 1) // workers)  # cores shared out among the workers
+            futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout, threads): s for s in todo}
             for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}",
                             unit="notebook", disable=not progress):
                 student = futures[fut].student

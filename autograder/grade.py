@@ -30,7 +30,8 @@ def zero_result(parts, status: str, message: str) -> list[PartResult]:
 
 
 def grade_submission(source_path: Path, submission_path: Path,
-                     cell_timeout: float = DEFAULT_CELL_TIMEOUT, sandbox: bool = False) -> dict:
+                     cell_timeout: float = DEFAULT_CELL_TIMEOUT, sandbox: bool = False,
+                     threads: int | None = None) -> dict:
     """Grade ``submission_path``; returns a JSON-ready dict (see :func:`summarise`).
 
     ``sandbox=True`` runs the kernel in the namespace sandbox of :mod:`autograder.sandbox`.
@@ -46,7 +47,7 @@ def grade_submission(source_path: Path, submission_path: Path,
                          [reason], "ungradable", start)
     nb, notes, index_map, flags = assemble(source_nb, submission_nb)
     with tempfile.TemporaryDirectory(prefix="autograde-") as workdir:
-        kernel = prepare_kernel(Path(workdir), sandboxed=sandbox)
+        kernel = prepare_kernel(Path(workdir), sandboxed=sandbox, threads=threads)
         completed, run_notes = run(nb, Path(workdir), cell_timeout, kernel_name=kernel)
     notes += run_notes
     results = collect(nb, parts, index_map, completed, cell_timeout)
@@ -96,7 +97,8 @@ def summarise(results: list[PartResult], notes: list[str], status: str, start: f
 
 
 def child_main(source: str, submission: str, out: str, log: str, workdir: str,
-               cell_timeout: float, sandbox: bool, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+               cell_timeout: float, sandbox: bool, threads: int | None = None,
+               memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
     """Entry point of the batch grader's per-submission process (see autograder.batch)."""
     os.setsid()
     os.chdir(workdir)
@@ -104,7 +106,7 @@ def child_main(source: str, submission: str, out: str, log: str, workdir: str,
     os.dup2(fd, 2)
     os.dup2(fd, 1)
     limit_memory(memory_limit)
-    result = grade_submission(Path(source), Path(submission), cell_timeout, sandbox=sandbox)
+    result = grade_submission(Path(source), Path(submission), cell_timeout, sandbox=sandbox, threads=threads)
     result["isolation"] = "namespaces" if sandbox else "process"
     Path(out).write_text(json.dumps(result, indent=1))
 

@@ -58,10 +58,12 @@ def limit_memory(limit_bytes: int = DEFAULT_MEMORY_LIMIT) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def prepare_kernel(workdir: Path, sandboxed: bool) -> str:
+def prepare_kernel(workdir: Path, sandboxed: bool, threads: int | None = None) -> str:
     """Write a kernelspec for grading into ``workdir`` and point Jupyter at it; returns its name.
 
-    The kernel's HOME, temporary files and caches all live in ``workdir``.
+    The kernel's HOME, temporary files and caches all live in ``workdir``. ``threads``
+    caps the BLAS/OpenMP threads of the kernel, so that parallel graders share the cores
+    instead of fighting over them.
     """
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     if sandboxed:
@@ -73,6 +75,9 @@ def prepare_kernel(workdir: Path, sandboxed: bool) -> str:
             "interrupt_mode": "message",
             "env": {"HOME": str(workdir), "TMPDIR": str(workdir), "MPLCONFIGDIR": str(workdir / ".mpl"),
                     "IPYTHONDIR": str(workdir / ".ipython"), "MPLBACKEND": "Agg"}}
+    if threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            spec["env"][var] = str(threads)
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     os.environ["JUPYTER_PATH"] = str(workdir / ".jupyter")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(workdir / ".runtime")
