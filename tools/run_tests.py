@@ -54,7 +54,8 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
         return 2
-    env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env.pop("MPLBACKEND", None)  # the kernels must use the inline backend: pages store figures
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     rows = []
     (ROOT / "_build").mkdir(exist_ok=True)
