@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	touch $(STAMP)
 
 book: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . -W -n --keep-going
+	env -u MPLBACKEND PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . -W -n --keep-going
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/run_tests.py

@@ -62,6 +62,14 @@ def test_notebook_pages_have_colab_and_binder_buttons(book_build):
         assert "mybinder.org/v2/gh/" in html, page
 
 
+def test_chapter_figures_are_published(book_build):
+    """Every chapter page shows the figures its code draws (a non-inline matplotlib backend would drop them)."""
+    for page in toc_files():
+        if page.startswith("book/") and (ROOT / f"{page}.ipynb").exists():
+            html = (HTML / f"{page}.html").read_text()
+            assert html.count("<img") >= 1 and "_images/" in html, f"{page} has no figure"
+
+
 def test_citations_resolve_to_the_bibliography(book_build):
     bib = (HTML / "book" / "bibliography.html").read_text()
     assert "Gradient-based learning applied to document recognition" in bib
