@@ -46,6 +46,18 @@ def _content_score(anchors: list[str], text: str) -> float:
 
 def match_solution_cells(source_nb, submission_nb) -> tuple[dict[str, str], list[str]]:
     """``grade_id`` -> the submission's code for each solution cell of the source, and repair notes."""
+    found, notes = _match(source_nb, submission_nb)
+    code: dict[str, str] = {}
+    for gid, k in found.items():
+        cell = submission_nb.cells[k]
+        if cell.get("cell_type") != "code":
+            notes.append(f"cell '{gid}' had been turned into a {cell.get('cell_type')} cell: graded as code")
+        code[gid] = cell.get("source", "")
+    return code, notes
+
+
+def _match(source_nb, submission_nb) -> tuple[dict[str, int], list[str]]:
+    """``grade_id`` -> index of the submission cell holding that solution, and repair notes."""
     wanted = [(i, c) for i, c in enumerate(source_nb.cells) if is_solution_cell(c)]
     cells = submission_nb.cells
     used: set[int] = set()
@@ -85,13 +97,35 @@ def match_solution_cells(source_nb, submission_nb) -> tuple[dict[str, str], list
             used.add(k)
             notes.append(f"cell '{gid}' had lost its nbgrader metadata: matched by its content")
 
-    code: dict[str, str] = {}
-    for gid, k in found.items():
-        cell = cells[k]
-        if cell.get("cell_type") != "code":
-            notes.append(f"cell '{gid}' had been turned into a {cell.get('cell_type')} cell: graded as code")
-        code[gid] = cell.get("source", "")
-    return code, notes
+    return found, notes
+
+
+def reconcile(release_nb, source_nb, submission_nb) -> nbformat.NotebookNode:
+    """The submission restored onto the release: every cell, metadata and test of the student
+    version, with the student's code in the solution cells; cells the student added follow at
+    the end, under a heading (they are kept, not graded)."""
+    found, _ = _match(source_nb, submission_nb)
+    nb = copy.deepcopy(release_nb)
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+        gid = nbgrader_meta(cell).get("grade_id")
+        if is_solution_cell(cell) and gid in found:
+            cell["source"] = submission_nb.cells[found[gid]].get("source", "")
+    known = {c.get("source", "").strip() for c in release_nb.cells} | \
+            {c.get("source", "").strip() for c in source_nb.cells}
+    used = set(found.values())
+    added = [copy.deepcopy(c) for k, c in enumerate(submission_nb.cells)
+             if k not in used and c.get("source", "").strip() and c.get("source", "").strip() not in known
+             and not is_test_cell(c) and not nbgrader_meta(c).get("grade_id")]
+    if added:
+        nb.cells.append(nbformat.v4.new_markdown_cell("## Cells you added (kept here, not graded)"))
+        for cell in added:
+            cell.get("metadata", {}).pop("nbgrader", None)
+            if cell.get("cell_type") == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+            nb.cells.append(cell)
+    return nb
 
 
 REPORT_TAG = "autograder-report"

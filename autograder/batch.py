@@ -27,7 +27,8 @@ import nbformat
 import psutil
 from tqdm.auto import tqdm
 
-from . import SOLUTIONS
+from . import EXERCISES, SOLUTIONS
+from .assemble import reconcile
 from .feedback import render
 from .grade import DEFAULT_CELL_TIMEOUT, child_main
 from .gradebook import GradebookWriter
@@ -180,6 +181,19 @@ def previous_results(out_dir: Path, subs: list[Submission], part_ids: list[str],
     return kept
 
 
+def write_reconciled(source: Path, release: Path | None, sub: Submission, out_dir: Path) -> None:
+    """``reconciled/<student>.ipynb``: the submission restored onto the release (see assemble.reconcile)."""
+    if release is None or sub.path is None:
+        return
+    try:
+        submission_nb = nbformat.read(sub.path, as_version=4)
+    except Exception:  # noqa: BLE001 - an unreadable upload has nothing to restore
+        return
+    nb = reconcile(nbformat.read(release, as_version=4), nbformat.read(source, as_version=4), submission_nb)
+    (out_dir / "reconciled").mkdir(exist_ok=True)
+    nbformat.write(nb, out_dir / "reconciled" / f"{sub.student}.ipynb")
+
+
 def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part_ids: list[str]) -> None:
     """grades.csv, feedback/<student>.html and report.txt in ``out_dir`` (results/ is written as grades come in)."""
     (out_dir / "feedback").mkdir(parents=True, exist_ok=True)
@@ -214,11 +228,18 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
                  source: Path | None = None, db_url: str | None = None) -> int:
     """Grade every submission in ``submissions``; returns the exit code.
 
+    Also writes ``reconciled/<student>.ipynb`` (each submission restored onto the
+    release: metadata, tests and cell order back, added cells kept at the end) when the
+    release notebook exists. Run it from a script guarded by ``if __name__ == "__main__"``:
+    the per-submission processes come from a forkserver, which imports the main module.
+
     0: every submission has a grade (students whose code crashed or looped are graded
     and named in report.txt); 1: at least one submission could not be graded at all
     (unreadable file, no notebook, grader failure): see report.txt.
     """
     source = source or source_notebook(assignment)
+    release = EXERCISES / assignment / source.name
+    release = release if release.exists() else None
     namespaces_available()  # probe once, before the workers start
     source_nb = nbformat.read(source, as_version=4)
     part_ids = [p.grade_id for p in read_parts(source_nb)]
@@ -243,6 +264,7 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
                             unit="notebook", disable=not progress):
                 student = futures[fut].student
                 results[student] = fut.result()
+                write_reconciled(source, release, futures[fut], out_dir)
                 # recorded at once: an interrupted batch keeps every grade finished so far
                 _write_json(out_dir / "results" / f"{student}.json", results[student])
                 if gradebook:

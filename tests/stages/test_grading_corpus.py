@@ -256,3 +256,22 @@ def test_grading_twice_gives_the_same_scores(graded_class, tmp_path):
         first = graded_class["results"][case]
         second = json.loads((again / "results" / f"{case}.json").read_text())
         assert [p["points"] for p in second["parts"]] == [p["points"] for p in first["parts"]], case
+
+
+def test_reconciled_notebooks_restore_the_release(graded_class):
+    """reconciled/<student>.ipynb: the release's cells, metadata, tests and order, the student's code."""
+    (release_path,) = sorted((ROOT / "exercises" / ASSIGNMENT).glob("*.ipynb"))
+    release = nbformat.read(release_path, as_version=4)
+    perfect = perfect_student()
+    want_ids = [nbgrader_meta(c).get("grade_id") for c in release.cells]
+    want_code = {nbgrader_meta(c)["grade_id"]: c.source for c in perfect.cells if is_solution_cell(c)}
+    for case in ("stripped_metadata", "colab_round_trip", "solution_as_markdown", "deleted_test_cells",
+                 "reordered_cells", "added_cells"):
+        nb = nbformat.read(graded_class["out"] / "reconciled" / f"{case}.ipynb", as_version=4)
+        assert [nbgrader_meta(c).get("grade_id") for c in nb.cells[:len(release.cells)]] == want_ids, case
+        got_code = {nbgrader_meta(c)["grade_id"]: c.source for c in nb.cells if is_solution_cell(c)}
+        assert got_code == want_code, case
+        assert [c.source for c in nb.cells if is_test_cell(c)] == [c.source for c in release.cells if is_test_cell(c)]
+    added = nbformat.read(graded_class["out"] / "reconciled" / "added_cells.ipynb", as_version=4)
+    tail = [c.source for c in added.cells[len(release.cells):]]
+    assert tail[0].startswith("## Cells you added") and "raise SystemExit('my scratch cell')" in tail
