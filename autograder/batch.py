@@ -187,11 +187,11 @@ def write_reconciled(source: Path, release: Path | None, sub: Submission, out_di
         return
     try:
         submission_nb = nbformat.read(sub.path, as_version=4)
-    except Exception:  # noqa: BLE001 - an unreadable upload has nothing to restore
+        nb = reconcile(nbformat.read(release, as_version=4), nbformat.read(source, as_version=4), submission_nb)
+        (out_dir / "reconciled").mkdir(exist_ok=True)
+        nbformat.write(nb, out_dir / "reconciled" / f"{sub.student}.ipynb")
+    except Exception:  # noqa: BLE001 - an unreadable upload has nothing to restore; never stop the batch
         return
-    nb = reconcile(nbformat.read(release, as_version=4), nbformat.read(source, as_version=4), submission_nb)
-    (out_dir / "reconciled").mkdir(exist_ok=True)
-    nbformat.write(nb, out_dir / "reconciled" / f"{sub.student}.ipynb")
 
 
 def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part_ids: list[str]) -> None:
