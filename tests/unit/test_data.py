@@ -134,3 +134,43 @@ def test_truncated_idx_payload_is_reported(tmp_path):
     path.write_bytes(blob[:-10])
     with pytest.raises(data.DataError, match="download again"):
         data.read_idx(path)
+
+
+# ----------------------------------------------------------------- Fashion-MNIST
+
+def test_fashion_mnist_from_the_debian_package_is_real_and_split():
+    splits = data.load_fashion_mnist(source="system")
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (55000, 5000, 10000)
+    assert splits.train.images.shape[1:] == (28, 28) and splits.train.images.dtype == np.float32
+    assert np.all(np.bincount(splits.test.labels, minlength=10) == 1000)
+    assert len(data.FASHION_CLASSES) == 10
+    # real clothes: trousers (1) are narrow, bags (8) are wide
+    trousers = splits.test.images[splits.test.labels == 1].mean(axis=0)
+    bags = splits.test.images[splits.test.labels == 8].mean(axis=0)
+    sides = np.r_[0:6, 22:28]
+    assert trousers[:, sides].mean() < 0.02 < 0.1 < bags[:, sides].mean()
+    assert data.load_fashion_mnist(source="auto").source == splits.source
+
+
+def test_fashion_mnist_system_copy_is_checked(tmp_path):
+    for name in data.FASHION_SYSTEM_FILES:
+        (tmp_path / name).write_bytes((data.FASHION_SYSTEM_DIR / name).read_bytes())
+    victim = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    victim.write_bytes(victim.read_bytes()[:-5])
+    with pytest.raises(data.DataError, match="reinstall"):
+        data.load_fashion_mnist(source="system", system_dir=tmp_path)
+    victim.unlink()
+    with pytest.raises(data.DataError, match="apt-get install dataset-fashion-mnist"):
+        data.load_fashion_mnist(source="system", system_dir=tmp_path)
+
+
+def test_fashion_mnist_download_path(mirror, tmp_path):
+    url, files, served = mirror
+    empty = tmp_path / "no-system-copy"
+    splits = data.load_fashion_mnist(source="auto", system_dir=empty, data_dir=tmp_path / "cache",
+                                     mirrors=[url], files=files)
+    assert splits.source.startswith("Fashion-MNIST (full") and len(splits.test) == 24
+    assert sorted(p.name for p in (tmp_path / "cache" / "fashion-mnist").iterdir()) == sorted(files)
+    (served / "train-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(data.DataError, match="dataset-fashion-mnist"):
+        data.load_fashion_mnist(source="full", data_dir=tmp_path / "other", mirrors=[url], files=files)
