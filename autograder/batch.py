@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -91,8 +92,12 @@ def find_submissions(folder: Path, notebook_name: str) -> list[Submission]:
 
 
 def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float,
-                   threads: int | None = None) -> dict:
-    """Grade one submission in a separate Python process; never raises."""
+                   threads: int | None = None, slots: threading.Semaphore | None = None) -> dict:
+    """Grade one submission in a separate Python process; never raises.
+
+    With ``slots``, the child starts its kernel and imports at once but runs the
+    notebook's cells only while it holds one of the slots (see :class:`autograder.execute.Gate`).
+    """
     parts = read_parts(nbformat.read(source, as_version=4))
 
     def zeros(note: str, status: str) -> dict:
@@ -101,7 +106,7 @@ def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_time
                 "parts": [{"grade_id": p.grade_id, "max_points": p.points, "points": 0.0,
                            "status": "not run", "message": note} for p in parts]}
 
-    result = _grade_in_child(source, sub, cell_timeout, hard_timeout, zeros, threads)
+    result = _grade_in_child(source, sub, cell_timeout, hard_timeout, zeros, threads, slots)
     result["notes"] = list(sub.notes) + result["notes"]
     result["submission"] = str(sub.path) if sub.path else ""
     result["fingerprint"] = fingerprint(sub.path)
@@ -117,19 +122,20 @@ def _forkserver():
 
 
 def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float, zeros,
-                    threads: int | None) -> dict:
+                    threads: int | None, slots: threading.Semaphore | None) -> dict:
     if sub.path is None:
         return zeros("No notebook (.ipynb) was found in this submission.", "ungradable")
+    ctx = _forkserver()
+    events = (ctx.Event(), ctx.Event(), ctx.Event()) if slots is not None else None
     with tempfile.TemporaryDirectory(prefix="autograde-child-") as tmp:
         out = Path(tmp) / "result.json"
         log = Path(tmp) / "stderr.txt"
-        child = _forkserver().Process(target=child_main, daemon=False,
-                                      args=(str(source), str(sub.path.resolve()), str(out), str(log), tmp,
-                                            cell_timeout, namespaces_available(), threads))
+        child = ctx.Process(target=child_main, daemon=False,
+                            args=(str(source), str(sub.path.resolve()), str(out), str(log), tmp,
+                                  cell_timeout, namespaces_available(), threads, events))
         child.start()
         try:
-            child.join(hard_timeout)
-            if child.is_alive():
+            if not _supervise(child, events, slots, hard_timeout):
                 kill_tree(child.pid)
                 child.join()
                 return zeros(f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).",
@@ -141,6 +147,32 @@ def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_tim
             return zeros(f"The grader failed on this submission ({(lines[-1:] or ['no output'])[0][:300]}).",
                          "ungradable")
         return json.loads(out.read_text())
+
+
+def _wait_for(event, child, deadline: float) -> bool:
+    """Wait until ``event`` is set; False when the child exits first or time runs out."""
+    while not event.wait(0.05):
+        if not child.is_alive() or time.monotonic() > deadline:
+            return event.is_set()
+    return True
+
+
+def _supervise(child, events, slots, hard_timeout: float) -> bool:
+    """Let ``child`` finish; False if it outlived the hard limit.
+
+    Gated (``events`` and ``slots``): the limit counts from the start for the warm-up,
+    and afresh from the moment the child gets a slot, so waiting for a slot costs nothing.
+    """
+    deadline = time.monotonic() + hard_timeout
+    if events is not None:
+        ready, go, finished = events
+        if _wait_for(ready, child, deadline):
+            with slots:
+                deadline = time.monotonic() + hard_timeout
+                go.set()
+                _wait_for(finished, child, deadline)
+    child.join(max(0.0, deadline - time.monotonic()))
+    return not child.is_alive()
 
 
 def kill_tree(pid: int) -> None:
@@ -257,9 +289,12 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
         if gradebook:
             for student, r in results.items():  # grades kept from an earlier run
                 gradebook.record(student, r)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        # ``workers`` notebooks run at a time; as many more kernels start and import meanwhile
+        slots = threading.BoundedSemaphore(workers)
+        with ThreadPoolExecutor(max_workers=2 * workers) as pool:
             threads = max(1, (os.cpu_count() or 1) // workers)  # cores shared out among the workers
-            futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout, threads): s for s in todo}
+            futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout, threads, slots): s
+                       for s in todo}
             for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}",
                             unit="notebook", disable=not progress):
                 student = futures[fut].student

@@ -7,9 +7,12 @@ are reported as such; the parts that ran before keep their results.
 """
 from __future__ import annotations
 
+import asyncio
+import inspect
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -32,11 +35,69 @@ class PartResult:
         return asdict(self)
 
 
-def run(nb, workdir: Path, cell_timeout: float, kernel_name: str = "python3") -> tuple[set[int], list[str]]:
+class Gate:
+    """When the cells of a notebook may run: the batch grader's execution slots.
+
+    A child process warms its kernel up (start, imports) before it holds a slot, so
+    that with N slots the next N kernels start while N notebooks run, and the cells
+    themselves always run with no more than N notebooks competing for the cores.
+    ``ready``, ``go`` and ``finished`` are ``multiprocessing`` events shared with the
+    parent (see :func:`autograder.batch.grade_in_child`).
+    """
+
+    def __init__(self, ready, go, finished, wait_limit: float = 24 * 3600.0):
+        self.ready, self.go, self.finished, self.wait_limit = ready, go, finished, wait_limit
+
+    def enter(self) -> None:
+        self.ready.set()
+        self.go.wait(self.wait_limit)
+
+    def leave(self) -> None:
+        self.finished.set()
+
+
+def warmup_code(modules: list[str]) -> str:
+    """Kernel code importing ``modules`` without binding a name in the student's namespace."""
+    lines = ["import importlib as _il"]
+    for name in modules:
+        lines.append(f"try:\n    _il.import_module({name!r})\nexcept Exception:\n    pass")
+    lines.append("del _il")
+    return "\n".join(lines)
+
+
+async def _execute(client: NotebookClient, gate: Gate | None, warmup: str | None) -> None:
+    client.reset_execution_trackers()
+    async with client.async_setup_kernel():
+        msg_id = client.kc.kernel_info()
+        msg_id = await msg_id if inspect.isawaitable(msg_id) else msg_id
+        info = await client.async_wait_for_reply(msg_id)
+        if info is not None and "language_info" in info["content"]:
+            client.nb.metadata["language_info"] = info["content"]["language_info"]
+        if warmup:
+            try:
+                warm_id = client.kc.execute(warmup, silent=True, store_history=False)
+                await client.async_wait_for_reply(warm_id)
+            except Exception:  # noqa: BLE001 - a failed warm-up only means the cells import it themselves
+                pass
+        if gate is not None:
+            await asyncio.to_thread(gate.enter)
+        try:
+            for index, cell in enumerate(client.nb.cells):
+                await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+        finally:
+            if gate is not None:
+                gate.leave()
+
+
+def run(nb, workdir: Path, cell_timeout: float, kernel_name: str = "python3",
+        gate: Gate | None = None, warmup_modules: list[str] | None = None) -> tuple[set[int], list[str]]:
     """Execute ``nb`` in place with its kernel's working directory ``workdir``.
 
     Returns the indices of the cells that ran to completion (a cell whose kernel
-    died under it is not among them) and notes about the run.
+    died under it is not among them) and notes about the run. ``warmup_modules`` are
+    imported silently once the kernel is up (the notebook's own imports, outside the
+    time the cells are measured against); ``gate`` is entered after that and left when
+    the last cell has run.
     """
     notes = []
     completed: set[int] = set()
@@ -49,7 +110,7 @@ def run(nb, workdir: Path, cell_timeout: float, kernel_name: str = "python3") ->
                             on_cell_executed=mark_completed,
                             resources={"metadata": {"path": str(workdir)}})
     try:
-        client.execute()
+        run_sync(_execute)(client, gate, warmup_code(warmup_modules) if warmup_modules else None)
     except DeadKernelError:
         notes.append("the kernel died (a crash, os._exit, or running out of memory); "
                      "parts that had not run yet score 0")

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from .assemble import REPORT_TAG, assemble
-from .execute import PartResult, collect, run
+from .execute import Gate, PartResult, collect, run
 from .parts import nbgrader_meta, read_parts
 from .sandbox import DEFAULT_MEMORY_LIMIT, limit_memory, namespaces_available, prepare_kernel
 
@@ -29,12 +29,35 @@ def zero_result(parts, status: str, message: str) -> list[PartResult]:
     return [PartResult(p.grade_id, p.points, 0.0, status, message) for p in parts]
 
 
+def setup_imports(source_nb) -> list[str]:
+    """Modules that the read-only code cells of ``source_nb`` import (the setup cells).
+
+    The grader imports them while the kernel warms up, before the notebook's cells run.
+    """
+    modules: list[str] = []
+    for cell in source_nb.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or meta.get("solution") or meta.get("grade"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:  # top level only: what the cell always imports
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                     else [])
+            modules += [n for n in names if n not in modules]
+    return modules
+
+
 def grade_submission(source_path: Path, submission_path: Path,
                      cell_timeout: float = DEFAULT_CELL_TIMEOUT, sandbox: bool = False,
-                     threads: int | None = None) -> dict:
+                     threads: int | None = None, gate: Gate | None = None) -> dict:
     """Grade ``submission_path``; returns a JSON-ready dict (see :func:`summarise`).
 
-    ``sandbox=True`` runs the kernel in the namespace sandbox of :mod:`autograder.sandbox`.
+    ``sandbox=True`` runs the kernel in the namespace sandbox of :mod:`autograder.sandbox`;
+    ``gate`` (batch grading) says when the cells may run, once the kernel is warm.
     """
     start = time.perf_counter()
     source_nb = nbformat.read(source_path, as_version=4)
@@ -48,7 +71,8 @@ def grade_submission(source_path: Path, submission_path: Path,
     nb, notes, index_map, flags = assemble(source_nb, submission_nb)
     with tempfile.TemporaryDirectory(prefix="autograde-") as workdir:
         kernel = prepare_kernel(Path(workdir), sandboxed=sandbox, threads=threads)
-        completed, run_notes = run(nb, Path(workdir), cell_timeout, kernel_name=kernel)
+        completed, run_notes = run(nb, Path(workdir), cell_timeout, kernel_name=kernel, gate=gate,
+                                   warmup_modules=setup_imports(source_nb))
     notes += run_notes
     results = collect(nb, parts, index_map, completed, cell_timeout)
     notes += interrupted_cells(nb, cell_timeout)
@@ -98,15 +122,20 @@ def summarise(results: list[PartResult], notes: list[str], status: str, start: f
 
 def child_main(source: str, submission: str, out: str, log: str, workdir: str,
                cell_timeout: float, sandbox: bool, threads: int | None = None,
-               memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
-    """Entry point of the batch grader's per-submission process (see autograder.batch)."""
+               events: tuple | None = None, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+    """Entry point of the batch grader's per-submission process (see autograder.batch).
+
+    ``events``: the (ready, go, finished) events of an execution slot (:class:`Gate`).
+    """
     os.setsid()
     os.chdir(workdir)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(fd, 2)
     os.dup2(fd, 1)
     limit_memory(memory_limit)
-    result = grade_submission(Path(source), Path(submission), cell_timeout, sandbox=sandbox, threads=threads)
+    gate = Gate(*events) if events else None
+    result = grade_submission(Path(source), Path(submission), cell_timeout, sandbox=sandbox, threads=threads,
+                              gate=gate)
     result["isolation"] = "namespaces" if sandbox else "process"
     Path(out).write_text(json.dumps(result, indent=1))
 

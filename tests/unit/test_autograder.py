@@ -196,3 +196,31 @@ def test_kernels_cannot_touch_files_outside_their_scratch_folder(toy, tmp_path):
     assert "Read-only file system" in results["vandal"]["parts"][0]["message"] or \
         results["vandal"]["parts"][0]["message"].startswith("name 'add'")
     assert results["victim"]["score"] == 5                       # ... and nobody else noticed
+
+
+def test_cells_wait_for_their_slot_after_a_silent_warm_up(tmp_path):
+    """Batch grading warms a kernel up (imports) first, then runs the cells only with a slot."""
+    import multiprocessing
+    import threading
+
+    from autograder.execute import Gate, run
+
+    marker = tmp_path / "cells-ran"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import sys\n"
+        f"open({str(marker)!r}, 'w').write('yes')\n"
+        "assert 'json' in sys.modules and 'colorsys' in sys.modules, 'warm-up did not import'\n"
+        "assert 'json' not in globals() and '_il' not in globals(), 'warm-up bound names'\n")]
+    ready, go, finished = (multiprocessing.Event() for _ in range(3))
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(done=run(
+        nb, tmp_path, 30.0, gate=Gate(ready, go, finished), warmup_modules=["json", "colorsys", "no_such_mod"])))
+    worker.start()
+    assert ready.wait(60), "the kernel never reported ready"
+    assert not marker.exists() and not finished.is_set(), "cells ran before the slot was given"
+    go.set()
+    worker.join(60)
+    completed, notes = outcome["done"]
+    assert finished.is_set() and marker.read_text() == "yes" and not notes
+    assert completed == {0} and not [o for o in nb.cells[0].outputs if o.output_type == "error"], nb.cells[0].outputs
