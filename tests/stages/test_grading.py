@@ -21,7 +21,7 @@ from autograder.parts import is_solution_cell, nbgrader_meta, read_parts
 from autograder.release import assignments
 
 ROOT = Path(__file__).resolve().parents[2]
-CELL_TIMEOUT = 30.0
+CELL_TIMEOUT = 60.0
 LOOP_CELL = "while True:\n    pass\n"
 CRASH_CELL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
 
