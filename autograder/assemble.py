@@ -24,7 +24,7 @@ import re
 
 import nbformat
 
-from .guard import guard_cells, scan, tampered_expression
+from .guard import guard_cells, scan, setup_epilogue, tampered_expression
 from .parts import is_solution_cell, is_test_cell, nbgrader_meta
 
 _SOLUTION_BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION.*?### END SOLUTION[^\n]*\n?", re.S | re.M)
@@ -161,6 +161,8 @@ def assemble(source_nb, submission_nb) -> tuple[nbformat.NotebookNode, list[str]
                 new["source"] = "raise NotImplementedError('this solution cell is missing from the submission')"
         elif is_test_cell(cell):
             new["source"] = prologue + cell["source"]
+        else:  # read-only setup cell: the helper names it binds are the course's own
+            new["source"] = cell["source"] + setup_epilogue(cell["source"], tag)
         index_map[i] = len(cells)
         cells.append(new)
     cells.append(nbformat.v4.new_code_cell(f"{prologue}print({tampered_expression(tag)})",

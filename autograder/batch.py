@@ -134,14 +134,19 @@ def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_tim
                             args=(str(source), str(sub.path.resolve()), str(out), str(log), tmp,
                                   cell_timeout, namespaces_available(), threads, events))
         child.start()
+        finished = False
         try:
-            if not _supervise(child, events, slots, hard_timeout):
-                kill_tree(child.pid)
-                child.join()
-                return zeros(f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).",
-                             "ungradable")
+            finished = _supervise(child, events, slots, hard_timeout)
         finally:
-            kill_tree(child.pid)  # nothing a submission started outlives its grading
+            # Kill the tree only while the child is unreaped: once reaped, its PID (pid_max
+            # is often 32768) may already belong to another submission's kernel. A child
+            # that exits normally has already killed its own descendants (child_main).
+            if child.is_alive():
+                kill_tree(child.pid)
+            child.join()
+        if not finished:
+            return zeros(f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).",
+                         "ungradable")
         if child.exitcode != 0 or not out.exists():
             lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
             return zeros(f"The grader failed on this submission ({(lines[-1:] or ['no output'])[0][:300]}).",

@@ -134,10 +134,26 @@ def child_main(source: str, submission: str, out: str, log: str, workdir: str,
     os.dup2(fd, 1)
     limit_memory(memory_limit)
     gate = Gate(*events) if events else None
-    result = grade_submission(Path(source), Path(submission), cell_timeout, sandbox=sandbox, threads=threads,
-                              gate=gate)
-    result["isolation"] = "namespaces" if sandbox else "process"
-    Path(out).write_text(json.dumps(result, indent=1))
+    try:
+        result = grade_submission(Path(source), Path(submission), cell_timeout, sandbox=sandbox,
+                                  threads=threads, gate=gate)
+        result["isolation"] = "namespaces" if sandbox else "process"
+        Path(out).write_text(json.dumps(result, indent=1))
+    finally:
+        kill_descendants()  # nothing the submission started outlives its grading
+
+
+def kill_descendants() -> None:
+    """Kill every process this one started (kernels, anything they spawned and left)."""
+    import psutil
+
+    procs = psutil.Process().children(recursive=True)
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
 
 
 def main(argv=None) -> int:

@@ -55,6 +55,11 @@ def {tag}_make():
         except Exception:
             pass
     _tampered = []
+    _allowed = {{}}
+    def _allow(_globals, _names):
+        for _name in _names:
+            if _name in _globals:
+                _allowed[_name] = _globals[_name]
     def _restore(_globals):
         for (_mod, _attr), (_m, _orig) in _saved.items():
             _cur = _sys.modules.get(_mod, _m)
@@ -63,15 +68,39 @@ def {tag}_make():
                 setattr(_m, _attr, _orig)
                 if _cur is not _m:
                     setattr(_cur, _attr, _orig)
-            if _mod == "coursekit.checks" and _attr in _globals and _globals[_attr] is not _orig:
+            _expected = _allowed.get(_attr, _orig)
+            if _mod == "coursekit.checks" and _attr in _globals and _globals[_attr] is not _expected:
                 _tampered.append(_attr)
-                _globals[_attr] = _orig
-    return _restore, _tampered
-{tag}_restore, {tag}_tampered = {tag}_make()
+                _globals[_attr] = _expected
+    return _restore, _tampered, _allow
+{tag}_restore, {tag}_tampered, {tag}_allow = {tag}_make()
 del {tag}_make
 '''
     prologue = f"{tag}_restore(globals())\n"
     return capture, prologue, tag
+
+
+def setup_epilogue(code: str, tag: str) -> str:
+    """Line to append to a read-only setup cell that binds a test helper's name itself.
+
+    A setup cell may import, say, ``rel_error`` from another coursekit module: that
+    binding is the course's own, so the guard restores it (not coursekit.checks') and
+    does not report it. Returns '' when the cell binds no helper name.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return ""
+    bound = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Assign):
+            bound |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            bound.add(node.name)
+    names = sorted(bound & {attr for mod, attr in PROTECTED if mod == "coursekit.checks"})
+    return f"\n{tag}_allow(globals(), {tuple(names)!r})\n" if names else ""
 
 
 def tampered_expression(tag: str) -> str:

@@ -224,3 +224,19 @@ def test_cells_wait_for_their_slot_after_a_silent_warm_up(tmp_path):
     completed, notes = outcome["done"]
     assert finished.is_set() and marker.read_text() == "yes" and not notes
     assert completed == {0} and not [o for o in nb.cells[0].outputs if o.output_type == "error"], nb.cells[0].outputs
+
+
+def test_a_setup_cell_may_bind_a_helper_name_itself(toy, tmp_path):
+    """The course's own setup cell importing another ``rel_error`` is not a cheat; rebinding it is."""
+    source = nbformat.read(toy, as_version=4)
+    source.cells[1].source += "\nfrom coursekit.gradcheck import rel_error"
+    source.cells[5].source = "assert rel_error(mul(2.0, 3.0), 6.0) < 1e-12, 'mul(2, 3) should be 6'\n" + source.cells[5].source
+    nbformat.write(source, toy)
+
+    def rebind(nb):
+        nb.cells[4].source = "rel_error = lambda a, b: 0.0\n" + nb.cells[4].source
+    _, results, _ = grade(toy, tmp_path, {"honest": submission(toy),
+                                          "cheat": submission(toy, mul_body="    return 5.0", edit=rebind)})
+    assert results["honest"]["score"] == 5 and results["honest"]["flags"] == [], results["honest"]
+    assert results["cheat"]["score"] == 2 and results["cheat"]["flags"], results["cheat"]
+    assert "should be 6" in results["cheat"]["parts"][1]["message"]
