@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from .parts import Part
 
 MESSAGE_LIMIT = 600
+START_ATTEMPTS = 3
 
 
 @dataclass
@@ -105,12 +107,25 @@ def run(nb, workdir: Path, cell_timeout: float, kernel_name: str = "python3",
     def mark_completed(cell, cell_index, execute_reply):
         completed.add(cell_index)
 
-    client = NotebookClient(nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=True,
-                            interrupt_on_timeout=True, record_timing=False,
-                            on_cell_executed=mark_completed,
-                            resources={"metadata": {"path": str(workdir)}})
+    warmup = warmup_code(warmup_modules) if warmup_modules else None
     try:
-        run_sync(_execute)(client, gate, warmup_code(warmup_modules) if warmup_modules else None)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            client = NotebookClient(nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=True,
+                                    interrupt_on_timeout=True, record_timing=False,
+                                    on_cell_executed=mark_completed,
+                                    resources={"metadata": {"path": str(workdir)}})
+            # Unix sockets in the scratch folder, not TCP ports: kernels starting side by side
+            # can never pick the same port.
+            client.km = client.create_kernel_manager()
+            client.km.transport = "ipc"
+            client.km.ip = str(workdir / f"kernel{attempt}")
+            try:
+                run_sync(_execute)(client, gate, warmup)
+                break
+            except RuntimeError as err:  # the kernel died while starting: no cell has run yet
+                if "before replying to kernel_info" not in str(err) or attempt == START_ATTEMPTS:
+                    raise
+                print(f"autograder: the kernel failed to start ({err}); starting it again", file=sys.stderr)
     except DeadKernelError:
         notes.append("the kernel died (a crash, os._exit, or running out of memory); "
                      "parts that had not run yet score 0")
