@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-import psutil
 from tqdm.auto import tqdm
 
 from . import EXERCISES, SOLUTIONS
 from .assemble import reconcile
 from .feedback import render
-from .grade import DEFAULT_CELL_TIMEOUT, child_main
+from .grade import DEFAULT_CELL_TIMEOUT, child_main, kill_tree
 from .gradebook import GradebookWriter
 from .parts import read_parts
 from .sandbox import mode as isolation_mode
@@ -178,21 +177,6 @@ def _supervise(child, events, slots, hard_timeout: float) -> bool:
                 _wait_for(finished, child, deadline)
     child.join(max(0.0, deadline - time.monotonic()))
     return not child.is_alive()
-
-
-def kill_tree(pid: int) -> None:
-    """Kill a process and every process it started (kernels included)."""
-    try:
-        parent = psutil.Process(pid)
-        procs = parent.children(recursive=True) + [parent]
-    except psutil.NoSuchProcess:
-        return
-    for proc in procs:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)
 
 
 def _write_json(path: Path, data: dict) -> None:

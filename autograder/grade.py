@@ -140,14 +140,21 @@ def child_main(source: str, submission: str, out: str, log: str, workdir: str,
         result["isolation"] = "namespaces" if sandbox else "process"
         Path(out).write_text(json.dumps(result, indent=1))
     finally:
-        kill_descendants()  # nothing the submission started outlives its grading
+        kill_tree()  # nothing the submission started outlives its grading
 
 
-def kill_descendants() -> None:
-    """Kill every process this one started (kernels, anything they spawned and left)."""
+def kill_tree(pid: int | None = None) -> None:
+    """Kill every process that ``pid`` started, then ``pid``; without ``pid``, what this process started.
+
+    Call it only on a process that has not been reaped: a reaped PID may be reused.
+    """
     import psutil
 
-    procs = psutil.Process().children(recursive=True)
+    try:
+        root = psutil.Process(pid)
+        procs = root.children(recursive=True) + ([root] if pid is not None else [])
+    except psutil.NoSuchProcess:
+        return
     for proc in procs:
         try:
             proc.kill()
