@@ -18,7 +18,6 @@ import json
 import multiprocessing
 import os
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -30,11 +29,11 @@ from tqdm.auto import tqdm
 from . import EXERCISES, SOLUTIONS
 from .assemble import reconcile
 from .feedback import render
-from .grade import DEFAULT_CELL_TIMEOUT, child_main, kill_tree
+from .grade import DEFAULT_CELL_TIMEOUT, child_main, setup_imports
 from .gradebook import GradebookWriter
 from .parts import read_parts
 from .sandbox import mode as isolation_mode
-from .sandbox import namespaces_available
+from .sandbox import kill_tree, namespaces_available
 
 
 @dataclass(frozen=True)
@@ -91,12 +90,8 @@ def find_submissions(folder: Path, notebook_name: str) -> list[Submission]:
 
 
 def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float,
-                   threads: int | None = None, slots: threading.Semaphore | None = None) -> dict:
-    """Grade one submission in a separate Python process; never raises.
-
-    With ``slots``, the child starts its kernel and imports at once but runs the
-    notebook's cells only while it holds one of the slots (see :class:`autograder.execute.Gate`).
-    """
+                   threads: int | None = None) -> dict:
+    """Grade one submission in a separate Python process; never raises."""
     parts = read_parts(nbformat.read(source, as_version=4))
 
     def zeros(note: str, status: str) -> dict:
@@ -105,7 +100,7 @@ def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_time
                 "parts": [{"grade_id": p.grade_id, "max_points": p.points, "points": 0.0,
                            "status": "not run", "message": note} for p in parts]}
 
-    result = _grade_in_child(source, sub, cell_timeout, hard_timeout, zeros, threads, slots)
+    result = _grade_in_child(source, sub, cell_timeout, hard_timeout, zeros, threads)
     result["notes"] = list(sub.notes) + result["notes"]
     result["submission"] = str(sub.path) if sub.path else ""
     result["fingerprint"] = fingerprint(sub.path)
@@ -113,29 +108,52 @@ def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_time
     return result
 
 
-def _forkserver():
-    """Processes forked from a server that has already imported the grader (saves ~1 s each)."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["autograder.grade"])
-    return ctx
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+KERNEL_MODULES = ["autograder.grade", "IPython.core.interactiveshell"]
+
+
+def start_forkserver(preload: list[str], threads: int) -> None:
+    """Start the server that every per-submission process is forked from, with ``preload`` imported.
+
+    Forked from it, a grading process and the kernel it forks in turn start with the
+    grader and the notebook's setup imports (numpy, torch ...) already loaded, instead
+    of importing them again for each student (about 3 s of CPU each). The BLAS and
+    OpenMP libraries read their thread counts when they load, so the server starts
+    with ``threads`` in its environment (and matplotlib with its file-only backend). Only the first call in a process starts it;
+    later calls (another assignment graded by the same process) reuse that server:
+    their modules are then imported by each kernel.
+    """
+    from multiprocessing import forkserver
+
+    multiprocessing.set_forkserver_preload(KERNEL_MODULES + preload)
+    settings = {**{var: str(threads) for var in THREAD_VARIABLES}, "MPLBACKEND": "Agg"}
+    saved = {var: os.environ.get(var) for var in settings}
+    os.environ.update(settings)
+    try:
+        forkserver.ensure_running()
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
 
 
 def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float, zeros,
-                    threads: int | None, slots: threading.Semaphore | None) -> dict:
+                    threads: int | None) -> dict:
     if sub.path is None:
         return zeros("No notebook (.ipynb) was found in this submission.", "ungradable")
-    ctx = _forkserver()
-    events = (ctx.Event(), ctx.Event(), ctx.Event()) if slots is not None else None
+    ctx = multiprocessing.get_context("forkserver")
     with tempfile.TemporaryDirectory(prefix="autograde-child-") as tmp:
         out = Path(tmp) / "result.json"
         log = Path(tmp) / "stderr.txt"
         child = ctx.Process(target=child_main, daemon=False,
                             args=(str(source), str(sub.path.resolve()), str(out), str(log), tmp,
-                                  cell_timeout, namespaces_available(), threads, events))
+                                  cell_timeout, namespaces_available(), threads))
         child.start()
-        finished = False
         try:
-            finished = _supervise(child, events, slots, hard_timeout)
+            child.join(hard_timeout)
+            finished = not child.is_alive()
         finally:
             # Kill the tree only while the child is unreaped: once reaped, its PID (pid_max
             # is often 32768) may already belong to another submission's kernel. A child
@@ -151,32 +169,6 @@ def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_tim
             return zeros(f"The grader failed on this submission ({(lines[-1:] or ['no output'])[0][:300]}).",
                          "ungradable")
         return json.loads(out.read_text())
-
-
-def _wait_for(event, child, deadline: float) -> bool:
-    """Wait until ``event`` is set; False when the child exits first or time runs out."""
-    while not event.wait(0.05):
-        if not child.is_alive() or time.monotonic() > deadline:
-            return event.is_set()
-    return True
-
-
-def _supervise(child, events, slots, hard_timeout: float) -> bool:
-    """Let ``child`` finish; False if it outlived the hard limit.
-
-    Gated (``events`` and ``slots``): the limit counts from the start for the warm-up,
-    and afresh from the moment the child gets a slot, so waiting for a slot costs nothing.
-    """
-    deadline = time.monotonic() + hard_timeout
-    if events is not None:
-        ready, go, finished = events
-        if _wait_for(ready, child, deadline):
-            with slots:
-                deadline = time.monotonic() + hard_timeout
-                go.set()
-                _wait_for(finished, child, deadline)
-    child.join(max(0.0, deadline - time.monotonic()))
-    return not child.is_alive()
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -252,7 +244,8 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     Also writes ``reconciled/<student>.ipynb`` (each submission restored onto the
     release: metadata, tests and cell order back, added cells kept at the end) when the
     release notebook exists. Run it from a script guarded by ``if __name__ == "__main__"``:
-    the per-submission processes come from a forkserver, which imports the main module.
+    the per-submission processes come from a forkserver (:func:`start_forkserver`), which
+    imports the main module.
 
     0: every submission has a grade (students whose code crashed or looped are graded
     and named in report.txt); 1: at least one submission could not be graded at all
@@ -278,11 +271,10 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
         if gradebook:
             for student, r in results.items():  # grades kept from an earlier run
                 gradebook.record(student, r)
-        # ``workers`` notebooks run at a time; as many more kernels start and import meanwhile
-        slots = threading.BoundedSemaphore(workers)
-        with ThreadPoolExecutor(max_workers=2 * workers) as pool:
-            threads = max(1, (os.cpu_count() or 1) // workers)  # cores shared out among the workers
-            futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout, threads, slots): s
+        threads = max(1, (os.cpu_count() or 1) // workers)  # cores shared out among the workers
+        start_forkserver(setup_imports(source_nb), threads)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout, threads): s
                        for s in todo}
             for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}",
                             unit="notebook", disable=not progress):

@@ -1,26 +1,35 @@
-"""Execute an assembled notebook in a fresh kernel and read off each part's result.
+"""Execute an assembled notebook in a fresh kernel process and read off each part's result.
 
-Each cell has a time limit; a cell that exceeds it is interrupted (KeyboardInterrupt
-in the kernel) and the run goes on with the next cell, so an infinite loop costs
-only the parts that depend on it. If the kernel dies, the cells that did not run
+The kernel is a process forked from the grading process (see :mod:`autograder.sandbox`)
+that runs the code cells one by one in an IPython shell (magics work as in Jupyter)
+and reports each cell's end on a pipe: its error (name and message) and the tail of
+what it printed. A cell past its time limit is interrupted (KeyboardInterrupt, as
+Jupyter's interrupt button does) and the run goes on with the next cell, so an
+infinite loop costs only the parts that depend on it; a cell that ignores the
+interrupt gets the kernel killed. If the kernel dies, the cells that did not run
 are reported as such; the parts that ran before keep their results.
 """
 from __future__ import annotations
 
-import asyncio
-import inspect
+import json
+import os
+import select
+import signal
 import sys
+import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from jupyter_core.utils import run_sync
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+import nbformat
 
+from . import sandbox
 from .parts import Part
 
 MESSAGE_LIMIT = 600
-START_ATTEMPTS = 3
+OUTPUT_TAIL = 20_000      # characters of a cell's printed output kept (the guard's report is its last line)
+START_LIMIT = 60.0        # seconds for the kernel to be up, or between two cells
+INTERRUPT_GRACE = 10.0    # seconds an interrupted cell has to stop before its kernel is killed
 
 
 @dataclass
@@ -37,102 +46,202 @@ class PartResult:
         return asdict(self)
 
 
-class Gate:
-    """When the cells of a notebook may run: the batch grader's execution slots.
+class _Tail:
+    """A write-only text stream that keeps the last :data:`OUTPUT_TAIL` characters."""
 
-    A child process warms its kernel up (start, imports) before it holds a slot, so
-    that with N slots the next N kernels start while N notebooks run, and the cells
-    themselves always run with no more than N notebooks competing for the cores.
-    ``ready``, ``go`` and ``finished`` are ``multiprocessing`` events shared with the
-    parent (see :func:`autograder.batch.grade_in_child`).
-    """
+    def __init__(self):
+        self.chunks: list[str] = []
+        self.size = 0
 
-    def __init__(self, ready, go, finished, wait_limit: float = 24 * 3600.0):
-        self.ready, self.go, self.finished, self.wait_limit = ready, go, finished, wait_limit
+    def write(self, text) -> int:
+        text = str(text)
+        self.chunks.append(text)
+        self.size += len(text)
+        if self.size > 2 * OUTPUT_TAIL:
+            joined = "".join(self.chunks)[-OUTPUT_TAIL:]
+            self.chunks, self.size = [joined], len(joined)
+        return len(text)
 
-    def enter(self) -> None:
-        self.ready.set()
-        self.go.wait(self.wait_limit)
+    def flush(self) -> None:
+        pass
 
-    def leave(self) -> None:
-        self.finished.set()
+    def isatty(self) -> bool:
+        return False
 
-
-def warmup_code(modules: list[str]) -> str:
-    """Kernel code importing ``modules`` without binding a name in the student's namespace."""
-    lines = ["import importlib as _il"]
-    for name in modules:
-        lines.append(f"try:\n    _il.import_module({name!r})\nexcept Exception:\n    pass")
-    lines.append("del _il")
-    return "\n".join(lines)
+    def text(self) -> str:
+        return "".join(self.chunks)[-OUTPUT_TAIL:]
 
 
-async def _execute(client: NotebookClient, gate: Gate | None, warmup: str | None) -> None:
-    client.reset_execution_trackers()
-    async with client.async_setup_kernel():
-        msg_id = client.kc.kernel_info()
-        msg_id = await msg_id if inspect.isawaitable(msg_id) else msg_id
-        info = await client.async_wait_for_reply(msg_id)
-        if info is not None and "language_info" in info["content"]:
-            client.nb.metadata["language_info"] = info["content"]["language_info"]
-        if warmup:
-            try:
-                warm_id = client.kc.execute(warmup, silent=True, store_history=False)
-                await client.async_wait_for_reply(warm_id)
-            except Exception:  # noqa: BLE001 - a failed warm-up only means the cells import it themselves
-                pass
-        if gate is not None:
-            await asyncio.to_thread(gate.enter)
+def _describe(error: BaseException) -> list[str]:
+    try:
+        message = str(error)
+    except Exception:  # noqa: BLE001 - an exception whose __str__ raises
+        message = "(the exception's message could not be printed)"
+    return [type(error).__name__, message[:4 * MESSAGE_LIMIT]]
+
+
+def _kernel_main(cells: list[tuple[int, str]], channel: int, workdir: Path, threads: int | None) -> int:
+    """The kernel process: run ``cells`` ((index, source) pairs) and report on the pipe ``channel``."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(workdir / "kernel-output.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(null, 0)
+    os.dup2(log, 1)  # what C code or subprocesses print goes to the scratch folder
+    os.dup2(log, 2)
+    os.closerange(3, channel)  # nothing of the grader's open files stays reachable
+    os.closerange(channel + 1, 1 << 16)
+    os.chdir(workdir)
+    os.environ.update(HOME=str(workdir), TMPDIR=str(workdir), MPLCONFIGDIR=str(workdir / ".mpl"),
+                      IPYTHONDIR=str(workdir / ".ipython"), MPLBACKEND="Agg")
+    tempfile.tempdir = None
+    if threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+
+    def send(message: dict) -> None:
+        data = (json.dumps(message) + "\n").encode()
+        while data:
+            data = data[os.write(channel, data):]
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = InteractiveShell.instance(config=config)
+    shell.ask_exit = lambda: setattr(shell, "exit_now", True)  # exit() stops the kernel, as in Jupyter
+    send({"ready": True})
+    for index, source in cells:
+        send({"start": index})
+        out = sys.stdout = sys.stderr = _Tail()
         try:
-            for index, cell in enumerate(client.nb.cells):
-                await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
-        finally:
-            if gate is not None:
-                gate.leave()
+            result = shell.run_cell(source, store_history=False)
+            error = result.error_before_exec or result.error_in_exec
+        except BaseException as err:  # noqa: BLE001 - e.g. an interrupt outside the cell's own code
+            error = err
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        send({"done": index, "stdout": out.text(), "error": None if error is None else _describe(error)})
+        if shell.exit_now:
+            break
+    return 0
 
 
-def run(nb, workdir: Path, cell_timeout: float, kernel_name: str = "python3",
-        gate: Gate | None = None, warmup_modules: list[str] | None = None) -> tuple[set[int], list[str]]:
-    """Execute ``nb`` in place with its kernel's working directory ``workdir``.
+class _Channel:
+    """The grader's end of the kernel's pipe: one JSON message per line."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buffer, self.closed = fd, b"", False
+
+    def receive(self, deadline: float) -> dict | None:
+        """The next message; None at end of file; TimeoutError at ``deadline`` (``time.monotonic``)."""
+        while b"\n" not in self.buffer:
+            if self.closed:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self.fd, 1 << 16)
+            self.closed = not chunk
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return None  # not the kernel's protocol: treated like the kernel going away
+        return message if isinstance(message, dict) else None
+
+
+def _outputs(message: dict) -> list:
+    outputs = []
+    if message.get("stdout"):
+        outputs.append(nbformat.v4.new_output("stream", name="stdout", text=str(message["stdout"])))
+    if message.get("error"):
+        ename, evalue = (list(message["error"]) + ["", ""])[:2]
+        outputs.append(nbformat.v4.new_output("error", ename=str(ename), evalue=str(evalue), traceback=[]))
+    return outputs
+
+
+def run(nb, workdir: Path, cell_timeout: float, sandboxed: bool = False,
+        threads: int | None = None) -> tuple[set[int], list[str]]:
+    """Execute the code cells of ``nb`` in place, in a kernel whose working directory is ``workdir``.
 
     Returns the indices of the cells that ran to completion (a cell whose kernel
-    died under it is not among them) and notes about the run. ``warmup_modules`` are
-    imported silently once the kernel is up (the notebook's own imports, outside the
-    time the cells are measured against); ``gate`` is entered after that and left when
-    the last cell has run.
+    died under it is not among them) and notes about the run. ``sandboxed``: lock
+    the kernel down (:mod:`autograder.sandbox`); ``threads``: its BLAS/OpenMP threads.
+    Raises RuntimeError when the kernel could not even start (a grader failure, not
+    the student's).
     """
-    notes = []
-    completed: set[int] = set()
-
-    def mark_completed(cell, cell_index, execute_reply):
-        completed.add(cell_index)
-
-    warmup = warmup_code(warmup_modules) if warmup_modules else None
+    cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    for _, cell in cells:
+        cell.outputs, cell.execution_count = [], None
+    read_end, write_end = os.pipe()
     try:
-        for attempt in range(1, START_ATTEMPTS + 1):
-            client = NotebookClient(nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=True,
-                                    interrupt_on_timeout=True, record_timing=False,
-                                    on_cell_executed=mark_completed,
-                                    resources={"metadata": {"path": str(workdir)}})
-            # Unix sockets in the scratch folder, not TCP ports: kernels starting side by side
-            # can never pick the same port.
-            client.km = client.create_kernel_manager()
-            client.km.transport = "ipc"
-            client.km.ip = str(workdir / f"kernel{attempt}")
-            try:
-                run_sync(_execute)(client, gate, warmup)
-                break
-            except RuntimeError as err:  # the kernel died while starting: no cell has run yet
-                if "before replying to kernel_info" not in str(err) or attempt == START_ATTEMPTS:
-                    raise
-                print(f"autograder: the kernel failed to start ({err}); starting it again", file=sys.stderr)
-    except DeadKernelError:
-        notes.append("the kernel died (a crash, os._exit, or running out of memory); "
-                     "parts that had not run yet score 0")
-    except CellTimeoutError:
-        notes.append(f"a cell ran past {cell_timeout:g} s and could not be interrupted; "
-                     "parts that had not run yet score 0")
+        pid = sandbox.start(workdir, sandboxed, lambda: _kernel_main(
+            [(i, c.source) for i, c in cells], write_end, workdir, threads))
+    finally:
+        os.close(write_end)
+    completed: set[int] = set()
+    notes: list[str] = []
+    try:
+        _follow(nb, _Channel(read_end), pid, cell_timeout, completed, notes, expected=len(cells))
+    finally:
+        os.close(read_end)
+        _stop(pid, linger=5.0 if len(completed) == len(cells) else 0.0)
     return completed, notes
+
+
+def _stop(pid: int, linger: float = 5.0) -> None:
+    """Let the kernel's relay exit by itself for ``linger`` s, then kill what is left; reap it."""
+    end = time.monotonic() + linger
+    while time.monotonic() < end:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return
+        time.sleep(0.005)
+    sandbox.kill_tree(pid)  # killed while unreaped: its PID cannot have been reused
+    sandbox.wait(pid)
+
+
+def _follow(nb, channel: _Channel, pid: int, cell_timeout: float, completed: set[int], notes: list[str],
+            expected: int) -> None:
+    """Read the kernel's messages until it is done, dies, or a cell cannot be stopped."""
+    message = _receive_or_none(channel, time.monotonic() + START_LIMIT)
+    if not (message and message.get("ready")):
+        raise RuntimeError("the grading kernel did not start")
+    running, interrupted = None, False
+    deadline = time.monotonic() + START_LIMIT
+    while len(completed) < expected:
+        try:
+            message = channel.receive(deadline)
+        except TimeoutError:
+            if running is None:
+                notes.append("the kernel stopped answering between two cells; parts that had not run yet score 0")
+                return
+            if not interrupted:
+                os.kill(pid, signal.SIGINT)  # the relays pass it on: KeyboardInterrupt in the cell
+                interrupted, deadline = True, time.monotonic() + INTERRUPT_GRACE
+                continue
+            notes.append(f"a cell ran past {cell_timeout:g} s and could not be interrupted; "
+                         "parts that had not run yet score 0")
+            return
+        if message is None:
+            notes.append("the kernel died (a crash, os._exit, exit(), or running out of memory); "
+                         "parts that had not run yet score 0")
+            return
+        if "start" in message:
+            running, interrupted = message["start"], False
+            deadline = time.monotonic() + cell_timeout
+        elif "done" in message and message["done"] == running:
+            nb.cells[running].outputs = _outputs(message)
+            completed.add(running)
+            running, deadline = None, time.monotonic() + START_LIMIT
+
+
+def _receive_or_none(channel: _Channel, deadline: float) -> dict | None:
+    try:
+        return channel.receive(deadline)
+    except TimeoutError:
+        return None
 
 
 def _error_output(cell):

@@ -18,9 +18,9 @@ from pathlib import Path
 import nbformat
 
 from .assemble import REPORT_TAG, assemble
-from .execute import Gate, PartResult, collect, run
+from .execute import PartResult, collect, run
 from .parts import nbgrader_meta, read_parts
-from .sandbox import DEFAULT_MEMORY_LIMIT, limit_memory, namespaces_available, prepare_kernel
+from .sandbox import DEFAULT_MEMORY_LIMIT, kill_tree, limit_memory, namespaces_available
 
 DEFAULT_CELL_TIMEOUT = 120.0
 
@@ -32,7 +32,7 @@ def zero_result(parts, status: str, message: str) -> list[PartResult]:
 def setup_imports(source_nb) -> list[str]:
     """Modules that the read-only code cells of ``source_nb`` import (the setup cells).
 
-    The grader imports them while the kernel warms up, before the notebook's cells run.
+    The batch grader imports them once, in the process that the kernels are forked from.
     """
     modules: list[str] = []
     for cell in source_nb.cells:
@@ -53,11 +53,11 @@ def setup_imports(source_nb) -> list[str]:
 
 def grade_submission(source_path: Path, submission_path: Path,
                      cell_timeout: float = DEFAULT_CELL_TIMEOUT, sandbox: bool = False,
-                     threads: int | None = None, gate: Gate | None = None) -> dict:
+                     threads: int | None = None) -> dict:
     """Grade ``submission_path``; returns a JSON-ready dict (see :func:`summarise`).
 
     ``sandbox=True`` runs the kernel in the namespace sandbox of :mod:`autograder.sandbox`;
-    ``gate`` (batch grading) says when the cells may run, once the kernel is warm.
+    ``threads`` caps its BLAS/OpenMP threads.
     """
     start = time.perf_counter()
     source_nb = nbformat.read(source_path, as_version=4)
@@ -70,9 +70,7 @@ def grade_submission(source_path: Path, submission_path: Path,
                          [reason], "ungradable", start)
     nb, notes, index_map, flags = assemble(source_nb, submission_nb)
     with tempfile.TemporaryDirectory(prefix="autograde-") as workdir:
-        kernel = prepare_kernel(Path(workdir), sandboxed=sandbox, threads=threads)
-        completed, run_notes = run(nb, Path(workdir), cell_timeout, kernel_name=kernel, gate=gate,
-                                   warmup_modules=setup_imports(source_nb))
+        completed, run_notes = run(nb, Path(workdir), cell_timeout, sandboxed=sandbox, threads=threads)
     notes += run_notes
     results = collect(nb, parts, index_map, completed, cell_timeout)
     notes += interrupted_cells(nb, cell_timeout)
@@ -122,45 +120,21 @@ def summarise(results: list[PartResult], notes: list[str], status: str, start: f
 
 def child_main(source: str, submission: str, out: str, log: str, workdir: str,
                cell_timeout: float, sandbox: bool, threads: int | None = None,
-               events: tuple | None = None, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
-    """Entry point of the batch grader's per-submission process (see autograder.batch).
-
-    ``events``: the (ready, go, finished) events of an execution slot (:class:`Gate`).
-    """
+               memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+    """Entry point of the batch grader's per-submission process (see autograder.batch)."""
     os.setsid()
     os.chdir(workdir)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(fd, 2)
     os.dup2(fd, 1)
     limit_memory(memory_limit)
-    gate = Gate(*events) if events else None
     try:
         result = grade_submission(Path(source), Path(submission), cell_timeout, sandbox=sandbox,
-                                  threads=threads, gate=gate)
+                                  threads=threads)
         result["isolation"] = "namespaces" if sandbox else "process"
         Path(out).write_text(json.dumps(result, indent=1))
     finally:
         kill_tree()  # nothing the submission started outlives its grading
-
-
-def kill_tree(pid: int | None = None) -> None:
-    """Kill every process that ``pid`` started, then ``pid``; without ``pid``, what this process started.
-
-    Call it only on a process that has not been reaped: a reaped PID may be reused.
-    """
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = root.children(recursive=True) + ([root] if pid is not None else [])
-    except psutil.NoSuchProcess:
-        return
-    for proc in procs:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)
 
 
 def main(argv=None) -> int:

@@ -198,32 +198,60 @@ def test_kernels_cannot_touch_files_outside_their_scratch_folder(toy, tmp_path):
     assert results["victim"]["score"] == 5                       # ... and nobody else noticed
 
 
-def test_cells_wait_for_their_slot_after_a_silent_warm_up(tmp_path):
-    """Batch grading warms a kernel up (imports) first, then runs the cells only with a slot."""
-    import multiprocessing
-    import threading
+def _run_cells(tmp_path, sources, cell_timeout=30.0, sandboxed=False):
+    from autograder.execute import run
 
-    from autograder.execute import Gate, run
-
-    marker = tmp_path / "cells-ran"
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(
-        "import sys\n"
-        f"open({str(marker)!r}, 'w').write('yes')\n"
-        "assert 'json' in sys.modules and 'colorsys' in sys.modules, 'warm-up did not import'\n"
-        "assert 'json' not in globals() and '_il' not in globals(), 'warm-up bound names'\n")]
-    ready, go, finished = (multiprocessing.Event() for _ in range(3))
-    outcome = {}
-    worker = threading.Thread(target=lambda: outcome.update(done=run(
-        nb, tmp_path, 30.0, gate=Gate(ready, go, finished), warmup_modules=["json", "colorsys", "no_such_mod"])))
-    worker.start()
-    assert ready.wait(60), "the kernel never reported ready"
-    assert not marker.exists() and not finished.is_set(), "cells ran before the slot was given"
-    go.set()
-    worker.join(60)
-    completed, notes = outcome["done"]
-    assert finished.is_set() and marker.read_text() == "yes" and not notes
-    assert completed == {0} and not [o for o in nb.cells[0].outputs if o.output_type == "error"], nb.cells[0].outputs
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    completed, notes = run(nb, tmp_path, cell_timeout, sandboxed=sandboxed)
+    errors = [[(o.ename, o.evalue) for o in c.outputs if o.output_type == "error"] for c in nb.cells]
+    printed = ["".join(o.text for o in c.outputs if o.output_type == "stream") for c in nb.cells]
+    return completed, notes, errors, printed
+
+
+def test_the_kernel_runs_cells_in_one_namespace_and_reports_each(tmp_path):
+    """Errors are named per cell, output is kept, magics work, state carries over."""
+    completed, notes, errors, printed = _run_cells(tmp_path, [
+        "x = 6\nprint('hello')", "assert x == 7, 'x should be 7'", "%time y = x * 7", "print(y)",
+        "def broken(:", "import os\nprint(os.getcwd())"])
+    assert completed == set(range(6)) and notes == []
+    assert errors == [[], [("AssertionError", "x should be 7")], [], [], [("SyntaxError", errors[4][0][1])], []]
+    assert printed[0] == "hello\n" and printed[3] == "42\n" and printed[5].strip() == str(tmp_path)
+
+
+def test_a_cell_past_its_limit_is_interrupted_and_one_ignoring_it_ends_the_kernel(tmp_path):
+    completed, notes, errors, _ = _run_cells(tmp_path, [
+        "while True:\n    pass", "print('next')",
+        "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass",
+        "print('never')"], cell_timeout=1.0)
+    assert completed == {0, 1} and errors[0] == [("KeyboardInterrupt", "")]
+    assert notes == ["a cell ran past 1 s and could not be interrupted; parts that had not run yet score 0"]
+
+
+def test_exit_or_a_crash_stops_the_kernel_and_keeps_what_ran(tmp_path):
+    for stop in ("exit()", "import os\nos._exit(0)", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"):
+        completed, notes, _, _ = _run_cells(tmp_path, ["a = 1", stop, "b = 2"])
+        assert completed == {0} if "exit()" not in stop else completed == {0, 1}, stop
+        assert len(notes) == 1 and notes[0].startswith("the kernel died"), (stop, notes)
+
+
+def test_sandboxed_kernel_has_no_capabilities_and_sees_only_its_own_processes(tmp_path):
+    import os
+
+    from autograder.sandbox import namespaces_available
+
+    if os.geteuid() != 0:
+        pytest.skip("the namespace sandbox needs root (or a container that grants namespaces)")
+    assert namespaces_available(), "running as root, yet the namespace sandbox does not start"
+    completed, notes, errors, printed = _run_cells(tmp_path, [
+        "import os\nstatus = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines())\n"
+        "print(os.getpid(), int(status['CapEff'], 16), int(status['CapBnd'], 16), status['NoNewPrivs'].strip())",
+        "print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))",
+        "open('written-here.txt', 'w').write('ok')\nprint(open('written-here.txt').read())"], sandboxed=True)
+    assert completed == {0, 1, 2} and notes == [] and errors == [[], [], []], errors
+    assert printed[0].split() == ["2", "0", "0", "1"]     # PID 2, no capability, none to regain
+    assert printed[1].strip() == "[1, 2]"                 # its relay (PID 1) and itself
+    assert printed[2] == "ok\n" and (tmp_path / "written-here.txt").read_text() == "ok"
 
 
 def test_a_setup_cell_may_bind_a_helper_name_itself(toy, tmp_path):
