@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from . import EXERCISES, SOLUTIONS
 from .assemble import reconcile
 from .feedback import render
+from .execute import THREAD_VARIABLES
 from .grade import DEFAULT_CELL_TIMEOUT, child_main, setup_imports
 from .gradebook import GradebookWriter
 from .parts import read_parts
@@ -108,7 +109,6 @@ def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_time
     return result
 
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 KERNEL_MODULES = ["autograder.grade", "IPython.core.interactiveshell"]
 
 

@@ -30,6 +30,7 @@ MESSAGE_LIMIT = 600
 OUTPUT_TAIL = 20_000      # characters of a cell's printed output kept (the guard's report is its last line)
 START_LIMIT = 60.0        # seconds for the kernel to be up, or between two cells
 INTERRUPT_GRACE = 10.0    # seconds an interrupted cell has to stop before its kernel is killed
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 @dataclass
@@ -94,8 +95,7 @@ def _kernel_main(cells: list[tuple[int, str]], channel: int, workdir: Path, thre
                       IPYTHONDIR=str(workdir / ".ipython"), MPLBACKEND="Agg")
     tempfile.tempdir = None
     if threads:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            os.environ[var] = str(threads)
+        os.environ.update({var: str(threads) for var in THREAD_VARIABLES})
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
 
@@ -111,15 +111,25 @@ def _kernel_main(cells: list[tuple[int, str]], channel: int, workdir: Path, thre
     config.HistoryManager.enabled = False
     shell = InteractiveShell.instance(config=config)
     shell.ask_exit = lambda: setattr(shell, "exit_now", True)  # exit() stops the kernel, as in Jupyter
+    in_cell = False
+
+    def interrupt(signum, frame):  # an interrupt arriving between two cells is dropped
+        if in_cell:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
     send({"ready": True})
     for index, source in cells:
         send({"start": index})
         out = sys.stdout = sys.stderr = _Tail()
         try:
+            in_cell = True
             result = shell.run_cell(source, store_history=False)
             error = result.error_before_exec or result.error_in_exec
         except BaseException as err:  # noqa: BLE001 - e.g. an interrupt outside the cell's own code
             error = err
+        finally:
+            in_cell = False
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         send({"done": index, "stdout": out.text(), "error": None if error is None else _describe(error)})
         if shell.exit_now:
