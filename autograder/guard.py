@@ -13,7 +13,8 @@ Two layers:
 2. **Statically** (:func:`scan`): the solution cells' code is read (not run) for
    the patterns of known cheats: rebinding attributes of numpy, math, torch,
    builtins or the course's test helpers, shadowing a helper's name, defining
-   ``__eq__``, reaching into ``sys.modules`` or the garbage collector. These are
+   ``__eq__``, reaching into ``sys.modules`` or the garbage collector, writing to raw
+   file descriptors (where the kernel reports to the grader). These are
    flagged for manual review in the grades report; they cost no points by
    themselves.
 """
@@ -38,6 +39,8 @@ PROTECTED = (
 MODULE_ALIASES = {"np": "numpy", "numpy": "numpy", "math": "math", "torch": "torch",
                   "builtins": "builtins", "__builtins__": "builtins", "checks": "coursekit.checks",
                   "coursekit": "coursekit", "testing": "numpy.testing"}
+RAW_IO_CALLS = ("os.write", "os.writev", "os.fdopen", "os.dup2", "sys._getframe", "inspect.currentframe",
+                "inspect.stack", "os.open")
 HELPER_NAMES = {attr for mod, attr in PROTECTED if mod == "coursekit.checks"} | {"allclose", "isclose"}
 
 
@@ -152,6 +155,8 @@ def scan(code: str) -> list[str]:
                 flags.append(f"setattr on {_dotted(node.args[0])}")
             if func in ("gc.get_referrers", "gc.get_objects", "importlib.reload", "ctypes.pythonapi"):
                 flags.append(f"calls {func}")
+            if func in RAW_IO_CALLS:  # the kernel reports to the grader on a pipe: forged reports?
+                flags.append(f"calls {func} (writes to raw file descriptors or reads the grader's frames)")
         if isinstance(node, ast.Attribute) and _dotted(node) in ("sys.modules",):
             flags.append("uses sys.modules")
         if isinstance(node, ast.Name) and node.id.startswith("_ag_"):

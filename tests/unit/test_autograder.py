@@ -268,3 +268,18 @@ def test_a_setup_cell_may_bind_a_helper_name_itself(toy, tmp_path):
     assert results["honest"]["score"] == 5 and results["honest"]["flags"] == [], results["honest"]
     assert results["cheat"]["score"] == 2 and results["cheat"]["flags"], results["cheat"]
     assert "should be 6" in results["cheat"]["parts"][1]["message"]
+
+
+def test_a_forged_kernel_report_is_flagged_for_review(toy, tmp_path):
+    """Student code shares the kernel process, so it could write the kernel's own reports
+    (as it could sign messages with a Jupyter kernel's key): such code is flagged."""
+    forge = ("import json, os\n"
+             "for _m in [{'done': 4}, {'start': 5}, {'done': 5, 'error': None}, {'start': 6}, {'done': 6}]:\n"
+             "    for _fd in range(3, 256):\n"
+             "        try:\n            os.write(_fd, (json.dumps(_m) + '\\n').encode())\n"
+             "        except OSError:\n            pass\n"
+             "os._exit(0)\n")
+    _, results, out = grade(toy, tmp_path, {"forger": submission(toy, mul_body="    return 0\n" + forge)})
+    flags = results["forger"]["flags"]
+    assert any("os.write" in f for f in flags), flags
+    assert "MANUAL REVIEW" in (out / "report.txt").read_text()
