@@ -6,8 +6,9 @@ is ``cell`` and is replaced by ``replace``. Graded, the patched notebook must fa
 exactly the test cells listed in ``breaks`` (and no other), and the failure message
 must contain ``message`` (case-insensitive): the mistake is named, not just detected.
 Parts that call a broken earlier part (``two_layer_loss`` calls parts 1 to 3; the
-MNIST check of ``train_model`` uses ``TwoLayerNet``) skip their visible checks and
-run their hidden checks with reference versions, so a bug costs only its own part.
+MNIST check of ``train_model`` uses ``TwoLayerNet``) run their hidden checks with
+reference versions, so a bug costs only its own part; in the student's copy (no
+hidden tests) they fail, saying which part to fix first.
 """
 
 BUGS = [

@@ -213,3 +213,30 @@ def test_student_check_reports_the_graders_visible_messages(tmp_path):
     stub = subprocess.run([sys.executable, "-m", "autograder", "check", str(release_path)],
                           capture_output=True, text=True, cwd=ROOT)
     assert stub.returncode == 1 and "0 of" in stub.stdout
+
+
+def test_student_check_of_hw1_names_the_part_to_fix_first(tmp_path):
+    """hw1's dependent parts fail in the student's copy, as hw2-hw7's do, naming the broken part."""
+    import subprocess
+    import sys
+
+    assignment = "hw1_mlp"
+    bug = next(b for b in load_bugs(assignment) if b["cell"] == "softmax_cross_entropy")
+    source_nb = patched(nbformat.read(source_notebook(assignment), as_version=4), bug["cell"], bug["find"],
+                        bug["replace"])
+    fixed = {nbgrader_meta(c)["grade_id"]: c.source for c in source_nb.cells if is_solution_cell(c)}
+    (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
+    student = nbformat.read(release_path, as_version=4)
+    for cell in student.cells:
+        if is_solution_cell(cell):
+            cell.source = fixed[nbgrader_meta(cell)["grade_id"]]
+    path = tmp_path / assignment / f"{assignment}.ipynb"
+    path.parent.mkdir()
+    nbformat.write(student, path)
+    done = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], capture_output=True,
+                          text=True, cwd=ROOT)
+    failing = [line for line in done.stdout.splitlines() if line.startswith("[FAIL]")]
+    assert done.returncode == 1 and len(failing) == 2, done.stdout + done.stderr
+    assert failing[0].startswith("[FAIL] softmax_cross_entropy_tests")
+    assert failing[1].startswith("[FAIL] two_layer_loss_tests") and "Part 1 (softmax_cross_entropy)" in failing[1] \
+        and "first" in failing[1], failing[1]
