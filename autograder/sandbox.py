@@ -95,7 +95,13 @@ def _drop_capabilities() -> None:
 
 def _relay(child: int) -> int:
     """Pass SIGINT on to ``child``, reap every process that ends here, return ``child``'s exit code."""
-    signal.signal(signal.SIGINT, lambda signum, frame: os.kill(child, signal.SIGINT))
+    def forward(signum, frame):
+        try:
+            os.kill(child, signal.SIGINT)
+        except ProcessLookupError:  # it has just ended
+            pass
+
+    signal.signal(signal.SIGINT, forward)
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
