@@ -6,10 +6,17 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
 
 .PHONY: setup book test release lock clean
 
-setup: $(STAMP) $(FASHION)
+setup: $(STAMP) $(FASHION) $(MATHJAX)
+
+# MathJax for the HTML book, pinned in package-lock.json (see _config.yml).
+$(MATHJAX): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make setup needs npm (Node.js) to fetch MathJax for the book: apt-get install npm"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(MATHJAX)
 
 # Data from Debian packages (Fashion-MNIST); see tools/install_system_data.sh.
 $(FASHION):

@@ -70,6 +70,21 @@ def test_chapter_figures_are_published(book_build):
             assert html.count("<img") >= 1 and "_images/" in html, f"{page} has no figure"
 
 
+def test_maths_is_rendered_by_the_books_own_mathjax(book_build):
+    """Every page with maths loads MathJax from _static (pinned by package-lock.json), never a CDN."""
+    script = HTML / "_static" / "mathjax" / "es5" / "tex-mml-chtml.js"
+    assert script.is_file() and any((script.parent / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    with_maths = 0
+    for page in toc_files():
+        html = (HTML / f"{page}.html").read_text()
+        assert "cdn.jsdelivr.net" not in html and "mathjax@" not in html, f"{page} loads MathJax from a CDN"
+        if "math notranslate" in html:
+            with_maths += 1
+            depth = page.count("/")
+            assert f'src="{"../" * depth}_static/mathjax/es5/tex-mml-chtml.js' in html, page
+    assert with_maths >= 8, f"only {with_maths} pages with maths: did the chapters lose their equations?"
+
+
 def test_citations_resolve_to_the_bibliography(book_build):
     bib = (HTML / "book" / "bibliography.html").read_text()
     assert "Gradient-based learning applied to document recognition" in bib
@@ -80,6 +95,7 @@ def test_citations_resolve_to_the_bibliography(book_build):
 def test_a_raising_cell_fails_the_build(tmp_path):
     """Same _config.yml, one page whose code raises: the build must fail."""
     shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")  # the MathJax it serves
     (tmp_path / "book").mkdir()
     shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book" / "references.bib")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/broken\n")
@@ -89,3 +105,5 @@ def test_a_raising_cell_fails_the_build(tmp_path):
     nbformat.write(nb, tmp_path / "book" / "broken.ipynb")
     done = build(tmp_path)
     assert done.returncode != 0, "a page whose cell raises was published without failing the build"
+    log = done.stdout + done.stderr
+    assert "boom" in log, log[-3000:]
