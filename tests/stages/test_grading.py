@@ -11,6 +11,8 @@ import csv
 import importlib.util
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -182,46 +184,11 @@ def test_grades_csv_has_one_column_per_part_and_consistent_totals(graded):
         assert float(row["max_total"]) == pytest.approx(sum(p.points for p in graded["parts"]))
 
 
-def test_student_check_reports_the_graders_visible_messages(tmp_path):
-    """`python -m autograder check` runs the visible tests only and says what the grader says."""
-    import subprocess
-    import sys
+def student_check(assignment: str, bug: dict, tmp_path: Path):
+    """``python -m autograder check`` on the release with the solution code, ``bug`` applied.
 
-    assignment = "hw2_convolution"
-    bug = next(b for b in load_bugs(assignment) if b["cell"] == "corr2d")
-    source_nb = nbformat.read(source_notebook(assignment), as_version=4)
-    (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
-    student = nbformat.read(release_path, as_version=4)
-    fixed = {nbgrader_meta(c)["grade_id"]: c.source for c in patched(source_nb, bug["cell"], bug["find"],
-                                                                         bug["replace"]).cells if is_solution_cell(c)}
-    for cell in student.cells:
-        if is_solution_cell(cell):
-            cell.source = fixed[nbgrader_meta(cell)["grade_id"]]
-    path = tmp_path / assignment / f"{assignment}.ipynb"
-    path.parent.mkdir()
-    nbformat.write(student, path)
-    done = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], capture_output=True,
-                          text=True, cwd=ROOT)
-    assert done.returncode == 1, done.stdout + done.stderr
-    failing = [line for line in done.stdout.splitlines() if line.startswith("[FAIL]")]
-    assert bug["breaks"][0] in failing[0] and bug["message"].lower() in failing[0].lower()
-    # parts that build on the broken one say so instead of blaming the student twice
-    assert all("first" in line for line in failing[1:]), failing
-    graded = batch(assignment, tmp_path)["results"][f"bug_{bug['name']}"]
-    message = next(p["message"] for p in graded["parts"] if p["grade_id"] == bug["breaks"][0])
-    assert message in failing[0], "check and the grader disagree on the message"
-    stub = subprocess.run([sys.executable, "-m", "autograder", "check", str(release_path)],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert stub.returncode == 1 and "0 of" in stub.stdout
-
-
-def test_student_check_of_hw1_names_the_part_to_fix_first(tmp_path):
-    """hw1's dependent parts fail in the student's copy, as hw2-hw7's do, naming the broken part."""
-    import subprocess
-    import sys
-
-    assignment = "hw1_mlp"
-    bug = next(b for b in load_bugs(assignment) if b["cell"] == "softmax_cross_entropy")
+    Returns the finished process and its ``[FAIL]`` lines.
+    """
     source_nb = patched(nbformat.read(source_notebook(assignment), as_version=4), bug["cell"], bug["find"],
                         bug["replace"])
     fixed = {nbgrader_meta(c)["grade_id"]: c.source for c in source_nb.cells if is_solution_cell(c)}
@@ -235,7 +202,31 @@ def test_student_check_of_hw1_names_the_part_to_fix_first(tmp_path):
     nbformat.write(student, path)
     done = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], capture_output=True,
                           text=True, cwd=ROOT)
-    failing = [line for line in done.stdout.splitlines() if line.startswith("[FAIL]")]
+    return done, [line for line in done.stdout.splitlines() if line.startswith("[FAIL]")]
+
+
+def test_student_check_reports_the_graders_visible_messages(tmp_path):
+    """`python -m autograder check` runs the visible tests only and says what the grader says."""
+    assignment = "hw2_convolution"
+    bug = next(b for b in load_bugs(assignment) if b["cell"] == "corr2d")
+    done, failing = student_check(assignment, bug, tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert bug["breaks"][0] in failing[0] and bug["message"].lower() in failing[0].lower()
+    # parts that build on the broken one say so instead of blaming the student twice
+    assert all("first" in line for line in failing[1:]), failing
+    graded = batch(assignment, tmp_path)["results"][f"bug_{bug['name']}"]
+    message = next(p["message"] for p in graded["parts"] if p["grade_id"] == bug["breaks"][0])
+    assert message in failing[0], "check and the grader disagree on the message"
+    (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
+    stub = subprocess.run([sys.executable, "-m", "autograder", "check", str(release_path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert stub.returncode == 1 and "0 of" in stub.stdout
+
+
+def test_student_check_of_hw1_names_the_part_to_fix_first(tmp_path):
+    """hw1's dependent parts fail in the student's copy, as hw2-hw7's do, naming the broken part."""
+    bug = next(b for b in load_bugs("hw1_mlp") if b["cell"] == "softmax_cross_entropy")
+    done, failing = student_check("hw1_mlp", bug, tmp_path)
     assert done.returncode == 1 and len(failing) == 2, done.stdout + done.stderr
     assert failing[0].startswith("[FAIL] softmax_cross_entropy_tests")
     assert failing[1].startswith("[FAIL] two_layer_loss_tests") and "Part 1 (softmax_cross_entropy)" in failing[1] \
