@@ -194,7 +194,7 @@ def run(nb, workdir: Path, cell_timeout: float, sandboxed: bool = False,
     completed: set[int] = set()
     notes: list[str] = []
     try:
-        _follow(nb, _Channel(read_end), pid, cell_timeout, completed, notes, expected=len(cells))
+        _follow(nb, _Channel(read_end), pid, cell_timeout, completed, notes, cells={i for i, _ in cells})
     finally:
         os.close(read_end)
         _stop(pid, linger=5.0 if len(completed) == len(cells) else 0.0)
@@ -213,14 +213,15 @@ def _stop(pid: int, linger: float = 5.0) -> None:
 
 
 def _follow(nb, channel: _Channel, pid: int, cell_timeout: float, completed: set[int], notes: list[str],
-            expected: int) -> None:
-    """Read the kernel's messages until it is done, dies, or a cell cannot be stopped."""
+            cells: set[int]) -> None:
+    """Read the kernel's messages until every one of ``cells`` (indices) is done, the kernel dies,
+    or a cell cannot be stopped."""
     message = _receive_or_none(channel, time.monotonic() + START_LIMIT)
     if not (message and message.get("ready")):
         raise RuntimeError("the grading kernel did not start")
     running, interrupted = None, False
     deadline = time.monotonic() + START_LIMIT
-    while len(completed) < expected:
+    while len(completed) < len(cells):
         try:
             message = channel.receive(deadline)
         except TimeoutError:
@@ -238,7 +239,7 @@ def _follow(nb, channel: _Channel, pid: int, cell_timeout: float, completed: set
             notes.append("the kernel died (a crash, os._exit, exit(), or running out of memory); "
                          "parts that had not run yet score 0")
             return
-        if "start" in message:
+        if isinstance(message.get("start"), int) and message["start"] in cells:
             running, interrupted = message["start"], False
             deadline = time.monotonic() + cell_timeout
         elif "done" in message and message["done"] == running:
