@@ -1,0 +1,416 @@
+"""Stage g: the book and the student's JupyterLab flow, in a real browser.
+
+Headless Chromium from Debian's package (/usr/bin/chromium, installed by `make setup`),
+driven by Playwright; no browser is downloaded at run time.
+
+The book (``_build/html``, built by the book stage or `make book`), served on 127.0.0.1,
+page by page: no JavaScript error, every formula typeset by the book's own MathJax and no
+raw TeX left in the text, every image loaded, Colab and Binder launch buttons for the
+repository of ``_config.yml``, and the search page finding a word that only one chapter has.
+
+The student flow: JupyterLab from .venv on 127.0.0.1 (free port, token) over a temporary
+folder holding a copy of exercises/hw1_mlp; homework 1 opened, Run > Run All Cells, the
+nbgrader *Validate* button pressed and its dialog read. The untouched stubs must be reported
+failing; a copy whose solution cells hold the code of solutions/hw1_mlp (matched by nbgrader
+grade_id) must be reported passing. A screenshot of each dialog is kept in _build/browser/.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = ROOT / "_build" / "html"
+ARTIFACTS = ROOT / "_build" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+# The flags a browser needs on a machine without a display, GPU or open network: without
+# the background-networking ones Chromium keeps trying (and failing) to reach Google.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGE_TIMEOUT_MS = 60_000          # one book page: load, typeset, images
+VALIDATE_TIMEOUT_MS = 300_000     # nbgrader validate re-runs the whole homework server-side
+RUN_ALL_TIMEOUT_MS = 300_000
+RAW_TEX = ["$$", "\\(", "\\)", "\\[", "\\]", "\\begin{"]
+
+# ---------------------------------------------------------------- the book's pages
+def toc_pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [chapter["file"] for chapter in part["chapters"]]
+    return pages
+
+
+def page_label(page: str) -> str:
+    """How a reader names the page: "chapter 4", "homework 1", or the file name."""
+    name = Path(page).name
+    if page.startswith("book/") and name[:2].isdigit():
+        return f"chapter {int(name[:2])}"
+    match = re.match(r"hw(\d+)_", name)
+    if page.startswith("exercises/") and match:
+        return f"homework {match.group(1)}"
+    return name
+
+
+def source_text(page: str) -> str:
+    """All the text of a page's source (markdown and code cells, stored outputs), lower case."""
+    path = ROOT / f"{page}.ipynb"
+    if not path.exists():
+        path = ROOT / f"{page}.md"
+    return path.read_text(encoding="utf-8").lower()
+
+
+def prose_words(page: str) -> set[str]:
+    """Words of a page's markdown cells outside maths, code and links."""
+    nb = nbformat.read(ROOT / f"{page}.ipynb", as_version=4)
+    words = set()
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        text = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\]\([^)]*\)|\{[^}]*\}", " ", cell.source, flags=re.S)
+        words |= {w.lower() for w in re.findall(r"\b[A-Za-z]{8,}\b", text)}
+    return words
+
+
+def unique_search_term() -> tuple[str, str]:
+    """A word of one chapter's prose that no other page of the book contains, even as part of
+    a longer word (so that no stemmed or partial match elsewhere can find it)."""
+    pages = toc_pages()
+    texts = {page: source_text(page) for page in pages}
+    for page in pages:
+        if not (page.startswith("book/") and (ROOT / f"{page}.ipynb").exists()):
+            continue
+        for word in sorted(prose_words(page)):
+            if not any(word in text for other, text in texts.items() if other != page):
+                return word, page
+    raise AssertionError("no chapter has a word of its own: cannot test the search page")
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # the test reports what matters; no access log on stderr
+        pass
+
+
+@pytest.fixture(scope="module")
+def book_url():
+    """_build/html served on 127.0.0.1 (search needs http://, not file://)."""
+    if not (HTML / "index.html").is_file() or not (HTML / "searchindex.js").is_file():
+        pytest.fail("_build/html is missing: the browser stage checks the built book; run "
+                    "`make book` (or the book stage, `python tools/run_tests.py book browser`) first")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(QuietHandler, directory=str(HTML)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Debian's Chromium, headless, with a fresh profile; one context for the module."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium "
+                    "(tools/install_system_packages.sh)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
+            headless=True, args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
+        yield context
+        context.close()
+
+
+def open_page(context, url: str):
+    """A new tab at url, with the JavaScript errors it reports collected in page.js_errors."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    page.js_errors = errors
+    page.goto(url, wait_until="load")
+    return page
+
+
+# Everything a reader sees on a page, gathered once it has loaded: MathJax done (when the
+# page has maths), lazy images forced to load and awaited.
+INSPECT_JS = """
+async () => {
+  const maths = [...document.querySelectorAll('.math')];
+  let mathjax = null;
+  if (maths.length) {
+    const t0 = Date.now();
+    while (!(window.MathJax && MathJax.startup && MathJax.startup.promise) && Date.now() - t0 < 30000)
+      await new Promise(r => setTimeout(r, 100));
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+      await MathJax.startup.promise;
+      mathjax = MathJax.version;
+    }
+  }
+  const imgs = [...document.images];
+  imgs.forEach(i => { i.loading = 'eager'; });
+  await Promise.all(imgs.map(i => (i.complete ? i.decode().catch(() => null) :
+    new Promise(r => { i.addEventListener('load', r); i.addEventListener('error', r); }))));
+  const article = document.querySelector('article') || document.querySelector('main') || document.body;
+  const clone = article.cloneNode(true);
+  clone.querySelectorAll('pre, code, script, style, mjx-container, .cell_output').forEach(e => e.remove());
+  const text = clone.textContent;
+  return {
+    mathjax,
+    mathjaxScript: [...document.scripts].map(s => s.src).filter(s => /mathjax/i.test(s)),
+    maths: maths.length,
+    unrendered: maths.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.trim().slice(0, 80)),
+    merrors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80)),
+    text,
+    images: imgs.length,
+    broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
+    links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+  };
+}
+"""
+
+
+def raw_tex_snippets(text: str) -> list[str]:
+    found = []
+    for marker in RAW_TEX:
+        start = 0
+        while (at := text.find(marker, start)) >= 0:
+            found.append(" ".join(text[max(0, at - 30):at + 40].split()))
+            start = at + len(marker)
+    return found
+
+
+def repository() -> tuple[str, str]:
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    slug = repo["url"].split("github.com/")[1].strip("/")
+    return slug, repo.get("branch", "main")
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_book_page_as_a_reader_sees_it(browser, book_url, page):
+    label = page_label(page)
+    depth = page.count("/")
+    tab = open_page(browser, f"{book_url}/{page}.html")
+    try:
+        seen = tab.evaluate(INSPECT_JS)
+        problems = []
+        if tab.js_errors:
+            problems.append(f"{label}: {len(tab.js_errors)} JavaScript error(s): " + "; ".join(tab.js_errors[:5]))
+        if seen["maths"]:
+            if seen["mathjax"] is None:
+                problems.append(f"{label}: MathJax never started, {seen['maths']} formulas shown as raw TeX")
+            elif not all(src.startswith(f"{book_url}/_static/") for src in seen["mathjaxScript"]):
+                problems.append(f"{label}: MathJax loaded from {seen['mathjaxScript']}, not the book's _static")
+            if seen["unrendered"]:
+                problems.append(f"{label}: {len(seen['unrendered'])} of {seen['maths']} formulas not rendered, "
+                                f"e.g. {seen['unrendered'][:3]}")
+            if seen["merrors"]:
+                problems.append(f"{label}: {len(seen['merrors'])} formulas show a TeX error, e.g. {seen['merrors'][:3]}")
+        raw = raw_tex_snippets(seen["text"])
+        if raw:
+            problems.append(f"{label}: raw TeX left in the text ({len(raw)}), e.g. {raw[:3]}")
+        if seen["broken"]:
+            problems.append(f"{label}: {len(seen['broken'])} of {seen['images']} images did not load: {seen['broken'][:5]}")
+        if (ROOT / f"{page}.ipynb").exists():
+            slug, branch = repository()
+            colab = f"https://colab.research.google.com/github/{slug}/blob/{branch}/{page}.ipynb"
+            binder = f"https://mybinder.org/v2/gh/{slug}/{branch}?urlpath="
+            if colab not in seen["links"]:
+                problems.append(f"{label}: no Colab launch button for {colab}")
+            if not any(link.startswith(binder) and link.endswith(f"{page}.ipynb") for link in seen["links"]):
+                problems.append(f"{label}: no Binder launch button for {binder}...{page}.ipynb")
+            else:
+                # The buttons sit in the "launch" drop-down of the page header: open it as a reader does.
+                tab.locator(".dropdown-launch-buttons button").first.click()
+                colab_button = tab.locator(f'.dropdown-launch-buttons a[href="{colab}"]')
+                if not colab_button.is_visible():
+                    problems.append(f"{label}: the launch menu opened without a visible Colab button")
+        if problems:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            tab.screenshot(path=str(ARTIFACTS / f"page-{page.replace('/', '-')}.png"), full_page=False)
+        assert not problems, "\n".join(problems)
+        if page.startswith("book/") and page[5:7].isdigit():
+            assert seen["images"] >= 1, f"{label}: no figure on the page"
+    finally:
+        tab.close()
+
+
+def test_search_finds_a_word_only_one_chapter_has(browser, book_url):
+    term, page = unique_search_term()
+    tab = open_page(browser, f"{book_url}/search.html?q={term}")
+    try:
+        summary = tab.locator("#search-results .search-summary")
+        summary.filter(has_text=re.compile("Search finished|did not match")).wait_for()
+        hits = [href.split("?")[0].split("#")[0] for href in
+                tab.locator("#search-results ul.search li a").evaluate_all("as => as.map(a => a.href)")]
+        hits = sorted({h[len(book_url) + 1:] for h in hits})
+        assert tab.js_errors == [], f"search page: JavaScript errors {tab.js_errors[:5]}"
+        assert hits == [f"{page}.html"], (f"searching for {term!r}, only in {page_label(page)}, "
+                                          f"the search page said {summary.inner_text()!r} and listed {hits}")
+    finally:
+        tab.close()
+
+
+# ------------------------------------------------------------- the student's JupyterLab
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fill_in_solutions(student: Path, solution: Path) -> int:
+    """Put the solution code (markers dropped) into the student's solution cells, by grade_id."""
+    solved = {c.metadata["nbgrader"]["grade_id"]: c.source
+              for c in nbformat.read(solution, as_version=4).cells
+              if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = nbformat.read(student, as_version=4)
+    filled = 0
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in solved:
+            cell.source = "\n".join(line for line in solved[grade_id].splitlines()
+                                    if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+            filled += 1
+    nbformat.write(nb, student)
+    return filled
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    """JupyterLab from .venv on 127.0.0.1 over a folder with the stubs and a solved copy."""
+    home = tmp_path_factory.mktemp("jupyterlab")
+    work = home / "work"
+    shutil.copytree(ROOT / "exercises" / "hw1_mlp", work / "hw1_mlp")
+    shutil.copytree(ROOT / "exercises" / "hw1_mlp", work / "hw1_mlp_solved")
+    filled = fill_in_solutions(work / "hw1_mlp_solved" / "hw1_mlp.ipynb",
+                               ROOT / "solutions" / "hw1_mlp" / "hw1_mlp.ipynb")
+    assert filled >= 7, f"only {filled} solution cells of hw1 matched solutions/ by grade_id"
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ,
+               JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(home / "lab-settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(home / "lab-workspaces"), PYTHONPATH=str(ROOT))
+    env.pop("MPLBACKEND", None)
+    # nbgrader's Validate gives each cell 30 s by default; homework 1's MNIST check takes most of
+    # that on 2 idle cores and more on a loaded machine: the test gives it room (its result, not
+    # its speed, is checked here). The news prompt of JupyterLab is turned off so screenshots show the dialog.
+    (home / "config").mkdir()
+    (home / "config" / "nbgrader_config.py").write_text("c = get_config()\nc.Execute.timeout = 600\n")
+    settings = home / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    log = open(home / "jupyterlab.log", "w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+         f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={work}", "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"JupyterLab exited at start (code {server.returncode}):\n"
+                            + (home / "jupyterlab.log").read_text()[-3000:])
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("JupyterLab did not answer within 120 s:\n" + (home / "jupyterlab.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield {"base": base, "token": token, "work": work, "log": home / "jupyterlab.log"}
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)  # the server and the kernels it started
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+        log.close()
+
+
+NOTEBOOK_STATE_JS = """
+() => {
+  const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
+    .map(p => p.textContent.trim());
+  const errors = [...document.querySelectorAll(
+      '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+    .map(e => e.textContent).filter(t => /Error|Traceback/.test(t)).map(t => t.trim().split('\\n').slice(-1)[0].slice(0, 200));
+  return {prompts, errors};
+}
+"""
+
+
+def run_all_and_validate(context, lab: dict, folder: str, shot: str) -> dict:
+    """Open folder/hw1_mlp.ipynb in JupyterLab, Run All Cells, press Validate, read the dialog."""
+    tab = open_page(context, f"{lab['base']}/lab/tree/{folder}/hw1_mlp.ipynb?token={lab['token']}")
+    try:
+        tab.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
+        tab.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
+        tab.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        tab.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        tab.wait_for_function(
+            """() => {
+                 const p = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
+                   .map(e => e.textContent);
+                 return p.some(t => /\\[\\d+\\]/.test(t)) && !p.some(t => t.includes('*'));
+               }""", timeout=RUN_ALL_TIMEOUT_MS)
+        state = tab.evaluate(NOTEBOOK_STATE_JS)
+        tab.locator(".validate-button button, button.validate-button").first.click()
+        dialog = tab.locator(".jp-Dialog-content")
+        dialog.wait_for(timeout=VALIDATE_TIMEOUT_MS)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(ARTIFACTS / shot))
+        state["title"] = dialog.locator(".jp-Dialog-header").inner_text().strip()
+        state["body"] = dialog.locator(".jp-Dialog-body").inner_text().strip()
+        state["classes"] = dialog.locator(".jp-Dialog-body > *").first.get_attribute("class") or ""
+        dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+        state["js_errors"] = tab.js_errors
+        return state
+    finally:
+        tab.close()
+
+
+def summary(text: str, limit: int = 600) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def test_hw1_stubs_validate_reports_failing_tests(browser, jupyterlab):
+    seen = run_all_and_validate(browser, jupyterlab, "hw1_mlp", "hw1-validate-stubs.png")
+    assert any("NotImplementedError" in e for e in seen["errors"]), (
+        f"hw1 (stubs): Run All Cells showed no NotImplementedError; errors shown: {seen['errors'][:3]}")
+    assert seen["title"] == "Validation Results", f"hw1 (stubs): the Validate dialog said {seen['title']!r}: {summary(seen['body'])}"
+    assert "The following cell failed:" in seen["body"] and "Success!" not in seen["body"], (
+        f"hw1 (stubs): the Validate dialog said {summary(seen['body'])!r}, not that tests failed")
+    assert "NotImplementedError" in seen["body"], f"hw1 (stubs): the Validate dialog said {summary(seen['body'])!r}"
+
+
+def test_hw1_solutions_validate_reports_success(browser, jupyterlab):
+    seen = run_all_and_validate(browser, jupyterlab, "hw1_mlp_solved", "hw1-validate-solutions.png")
+    assert seen["errors"] == [], f"hw1 (solutions): Run All Cells showed errors: {seen['errors'][:3]}"
+    assert seen["title"] == "Validation Results", f"hw1 (solutions): the Validate dialog said {seen['title']!r}: {summary(seen['body'])}"
+    assert "Success! Your notebook passes all the tests." in seen["body"], (
+        f"hw1 (solutions): the Validate dialog said {summary(seen['body'])!r}")
