@@ -144,6 +144,8 @@ def browser(tmp_path_factory):
         pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium "
                     "(tools/install_system_packages.sh)")
     from playwright.sync_api import sync_playwright
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # screenshots of this run only
+    ARTIFACTS.mkdir(parents=True)
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
@@ -389,18 +391,23 @@ NOTEBOOK_STATE_JS = """
 
 def run_all_and_validate(context, lab: dict, folder: str, shot: str) -> dict:
     """Open folder/hw1_mlp.ipynb in JupyterLab, Run All Cells, press Validate, read the dialog."""
-    tab = open_page(context, f"{lab['base']}/lab/tree/{folder}/hw1_mlp.ipynb?token={lab['token']}")
+    # A workspace of its own: JupyterLab would otherwise reopen the tabs of the previous test.
+    tab = open_page(context, f"{lab['base']}/lab/workspaces/{folder}/tree/{folder}/hw1_mlp.ipynb?token={lab['token']}")
     try:
         tab.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
         tab.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
+        # Menu commands act on the current widget: click into the notebook first, as a person does.
+        tab.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
         tab.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        tab.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        tab.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel",
+                    has_text=re.compile(r"^Run All Cells$")).click()
+        # Run All queues every cell at once ([*]); it is over when no cell waits and the kernel is idle.
+        prompts = "[...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent)"
+        tab.wait_for_function(f"() => {prompts}.some(t => t.includes('*'))", timeout=60_000)
         tab.wait_for_function(
-            """() => {
-                 const p = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
-                   .map(e => e.textContent);
-                 return p.some(t => /\\[\\d+\\]/.test(t)) && !p.some(t => t.includes('*'));
-               }""", timeout=RUN_ALL_TIMEOUT_MS)
+            f"""() => !{prompts}.some(t => t.includes('*')) && {prompts}.some(t => /\\[\\d+\\]/.test(t))
+                     && document.querySelector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")""",
+            timeout=RUN_ALL_TIMEOUT_MS)
         state = tab.evaluate(NOTEBOOK_STATE_JS)
         tab.locator(".validate-button button, button.validate-button").first.click()
         dialog = tab.locator(".jp-Dialog-content")
@@ -413,6 +420,10 @@ def run_all_and_validate(context, lab: dict, folder: str, shot: str) -> dict:
         dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
         state["js_errors"] = tab.js_errors
         return state
+    except Exception:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(ARTIFACTS / shot.replace(".png", "-FAILED.png")))
+        raise
     finally:
         tab.close()
 
