@@ -215,12 +215,14 @@ async () => {
 
 
 def raw_tex_snippets(text: str) -> list[str]:
+    """TeX a reader would see as source: display or inline delimiters, or $...\\command...$."""
     found = []
     for marker in RAW_TEX:
         start = 0
         while (at := text.find(marker, start)) >= 0:
             found.append(" ".join(text[max(0, at - 30):at + 40].split()))
             start = at + len(marker)
+    found += [" ".join(m.group(0).split()) for m in re.finditer(r"\$[^$\n]{0,60}\\[A-Za-z]+[^$\n]{0,60}\$", text)]
     return found
 
 
@@ -446,6 +448,8 @@ def test_hw1_stubs_validate_reports_failing_tests(browser, jupyterlab):
 def test_hw1_solutions_validate_reports_success(browser, jupyterlab):
     seen = run_all_and_validate(browser, jupyterlab, "hw1_mlp_solved", "hw1-validate-solutions.png")
     assert seen["errors"] == [], f"hw1 (solutions): Run All Cells showed errors: {seen['errors'][:3]}"
+    not_run = [i for i, prompt in enumerate(seen["prompts"]) if not re.search(r"\[\d+\]", prompt)]
+    assert not not_run, f"hw1 (solutions): after Run All Cells, code cells {not_run} (of {len(seen['prompts'])}) had not run"
     assert seen["title"] == "Validation Results", f"hw1 (solutions): the Validate dialog said {seen['title']!r}: {summary(seen['body'])}"
     assert "Success! Your notebook passes all the tests." in seen["body"], (
         f"hw1 (solutions): the Validate dialog said {summary(seen['body'])!r}")
