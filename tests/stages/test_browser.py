@@ -60,6 +60,7 @@ KNOWN_HARMLESS_ERRORS = {
     "console: Got invalid theme mode: . Resetting to auto.": "theme mode on a first visit",
 }
 
+
 # ---------------------------------------------------------------- the book's pages
 def toc_pages() -> list[str]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
@@ -180,6 +181,7 @@ def open_page(context, url: str):
 # page has maths), lazy images forced to load and awaited.
 INSPECT_JS = """
 async () => {
+  const within = (promise, ms) => Promise.race([promise, new Promise(r => setTimeout(() => r('timeout'), ms))]);
   const maths = [...document.querySelectorAll('.math')];
   let mathjax = null;
   if (maths.length) {
@@ -187,14 +189,14 @@ async () => {
     while (!(window.MathJax && MathJax.startup && MathJax.startup.promise) && Date.now() - t0 < 30000)
       await new Promise(r => setTimeout(r, 100));
     if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-      await MathJax.startup.promise;
-      mathjax = MathJax.version;
+      if (await within(MathJax.startup.promise.then(() => 'done'), 60000) === 'done')
+        mathjax = MathJax.version;
     }
   }
   const imgs = [...document.images];
   imgs.forEach(i => { i.loading = 'eager'; });
-  await Promise.all(imgs.map(i => (i.complete ? i.decode().catch(() => null) :
-    new Promise(r => { i.addEventListener('load', r); i.addEventListener('error', r); }))));
+  await within(Promise.all(imgs.map(i => (i.complete ? i.decode().catch(() => null) :
+    new Promise(r => { i.addEventListener('load', r); i.addEventListener('error', r); })))), 30000);
   const article = document.querySelector('article') || document.querySelector('main') || document.body;
   const clone = article.cloneNode(true);
   clone.querySelectorAll('pre, code, script, style, mjx-container, .cell_output').forEach(e => e.remove());
@@ -235,7 +237,6 @@ def repository() -> tuple[str, str]:
 @pytest.mark.parametrize("page", toc_pages())
 def test_book_page_as_a_reader_sees_it(browser, book_url, page):
     label = page_label(page)
-    depth = page.count("/")
     tab = open_page(browser, f"{book_url}/{page}.html")
     try:
         seen = tab.evaluate(INSPECT_JS)
@@ -244,7 +245,8 @@ def test_book_page_as_a_reader_sees_it(browser, book_url, page):
             problems.append(f"{label}: {len(tab.js_errors)} JavaScript error(s): " + "; ".join(tab.js_errors[:5]))
         if seen["maths"]:
             if seen["mathjax"] is None:
-                problems.append(f"{label}: MathJax never started, {seen['maths']} formulas shown as raw TeX")
+                problems.append(f"{label}: MathJax did not start or finish within a minute; "
+                                f"{len(seen['unrendered'])} of {seen['maths']} formulas not rendered")
             elif not all(src.startswith(f"{book_url}/_static/") for src in seen["mathjaxScript"]):
                 problems.append(f"{label}: MathJax loaded from {seen['mathjaxScript']}, not the book's _static")
             if seen["unrendered"]:
@@ -265,6 +267,8 @@ def test_book_page_as_a_reader_sees_it(browser, book_url, page):
                 problems.append(f"{label}: no Colab launch button for {colab}")
             if not any(link.startswith(binder) and link.endswith(f"{page}.ipynb") for link in seen["links"]):
                 problems.append(f"{label}: no Binder launch button for {binder}...{page}.ipynb")
+            elif tab.locator(".dropdown-launch-buttons button").count() == 0:
+                problems.append(f"{label}: no launch menu in the page header")
             else:
                 # The buttons sit in the "launch" drop-down of the page header: open it as a reader does.
                 tab.locator(".dropdown-launch-buttons button").first.click()
@@ -285,14 +289,14 @@ def test_search_finds_a_word_only_one_chapter_has(browser, book_url):
     term, page = unique_search_term()
     tab = open_page(browser, f"{book_url}/search.html?q={term}")
     try:
-        summary = tab.locator("#search-results .search-summary")
-        summary.filter(has_text=re.compile("Search finished|did not match")).wait_for()
+        status = tab.locator("#search-results .search-summary")
+        status.filter(has_text=re.compile("Search finished|did not match")).wait_for()
         hits = [href.split("?")[0].split("#")[0] for href in
                 tab.locator("#search-results ul.search li a").evaluate_all("as => as.map(a => a.href)")]
         hits = sorted({h[len(book_url) + 1:] for h in hits})
         assert tab.js_errors == [], f"search page: JavaScript errors {tab.js_errors[:5]}"
         assert hits == [f"{page}.html"], (f"searching for {term!r}, only in {page_label(page)}, "
-                                          f"the search page said {summary.inner_text()!r} and listed {hits}")
+                                          f"the search page said {status.inner_text()!r} and listed {hits}")
     finally:
         tab.close()
 
@@ -418,7 +422,6 @@ def run_all_and_validate(context, lab: dict, folder: str, shot: str) -> dict:
         tab.screenshot(path=str(ARTIFACTS / shot))
         state["title"] = dialog.locator(".jp-Dialog-header").inner_text().strip()
         state["body"] = dialog.locator(".jp-Dialog-body").inner_text().strip()
-        state["classes"] = dialog.locator(".jp-Dialog-body > *").first.get_attribute("class") or ""
         dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
         state["js_errors"] = tab.js_errors
         return state
@@ -443,6 +446,7 @@ def test_hw1_stubs_validate_reports_failing_tests(browser, jupyterlab):
     assert "The following cell failed:" in seen["body"] and "Success!" not in seen["body"], (
         f"hw1 (stubs): the Validate dialog said {summary(seen['body'])!r}, not that tests failed")
     assert "NotImplementedError" in seen["body"], f"hw1 (stubs): the Validate dialog said {summary(seen['body'])!r}"
+    assert seen["js_errors"] == [], f"hw1 (stubs): JupyterLab had JavaScript errors: {seen['js_errors'][:5]}"
 
 
 def test_hw1_solutions_validate_reports_success(browser, jupyterlab):
@@ -453,3 +457,4 @@ def test_hw1_solutions_validate_reports_success(browser, jupyterlab):
     assert seen["title"] == "Validation Results", f"hw1 (solutions): the Validate dialog said {seen['title']!r}: {summary(seen['body'])}"
     assert "Success! Your notebook passes all the tests." in seen["body"], (
         f"hw1 (solutions): the Validate dialog said {summary(seen['body'])!r}")
+    assert seen["js_errors"] == [], f"hw1 (solutions): JupyterLab had JavaScript errors: {seen['js_errors'][:5]}"
