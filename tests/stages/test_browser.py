@@ -24,7 +24,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -302,12 +301,6 @@ def test_search_finds_a_word_only_one_chapter_has(browser, book_url):
 
 
 # ------------------------------------------------------------- the student's JupyterLab
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fill_in_solutions(student: Path, solution: Path) -> int:
     """Put the solution code (markers dropped) into the student's solution cells, by grade_id."""
     solved = {c.metadata["nbgrader"]["grade_id"]: c.source
@@ -335,7 +328,7 @@ def jupyterlab(tmp_path_factory):
     filled = fill_in_solutions(work / "hw1_mlp_solved" / "hw1_mlp.ipynb",
                                ROOT / "solutions" / "hw1_mlp" / "hw1_mlp.ipynb")
     assert filled >= 7, f"only {filled} solution cells of hw1 matched solutions/ by grade_id"
-    port, token = free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
     env = dict(os.environ,
                JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(home / "lab-settings"),
@@ -352,22 +345,29 @@ def jupyterlab(tmp_path_factory):
     log = open(home / "jupyterlab.log", "w")
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-         f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+         "--port=0", f"--IdentityProvider.token={token}",
          f"--ServerApp.root_dir={work}", "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    base = None
     try:
         deadline = time.monotonic() + 120
         while True:
             if server.poll() is not None:
                 pytest.fail(f"JupyterLab exited at start (code {server.returncode}):\n"
                             + (home / "jupyterlab.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
+            # Port 0: the system picks a free port, which the server writes into its runtime file.
+            for info in (home / "runtime").glob("jpserver-*.json") if base is None else []:
+                try:
+                    base = f"http://127.0.0.1:{json.loads(info.read_text())['port']}"
+                except (ValueError, KeyError):
+                    pass  # the file is being written
+            if base is not None:
+                try:
+                    with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as reply:
+                        if reply.status == 200:
+                            break
+                except OSError:
+                    pass
             if time.monotonic() > deadline:
                 pytest.fail("JupyterLab did not answer within 120 s:\n" + (home / "jupyterlab.log").read_text()[-3000:])
             time.sleep(0.5)
