@@ -1,6 +1,8 @@
 """Every test of the course, stage by stage (``make test`` runs this).
 
     a. book      the book builds with zero warnings; a raising cell fails a build
+       browser   headless Chromium reads that book page by page (maths, images, launch
+                 buttons, search) and runs homework 1 in JupyterLab up to nbgrader's Validate
     b. pages     nbval, compare mode, on every book page
     c. solutions nbval on every solutions/ notebook (they run and pass their tests)
     d. release   exercises/ equals a fresh nbgrader generation; setup cells in sync
@@ -28,6 +30,7 @@ SANITIZE = "tools/nbval_sanitize.cfg"
 
 STAGES = {
     "book": ["tests/stages/test_book_build.py"],
+    "browser": ["tests/stages/test_browser.py"],
     "pages": ["--nbval", "--nbval-sanitize-with", SANITIZE, "--nbval-cell-timeout", "900", "book"],
     "solutions": ["--nbval-lax", "--nbval-cell-timeout", "600", "solutions"],
     "release": ["tests/stages/test_release.py"],
