@@ -26,6 +26,7 @@ from .kernel import _Tail
 from .remote import KernelDied, TestNamespace, TrustedPeer
 
 MESSAGE_LIMIT = 600
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 START_LIMIT = 60.0        # seconds for the kernel to be up
 INTERRUPT_GRACE = 10.0    # seconds an interrupted kernel has to answer again before it is killed
 
