@@ -224,6 +224,8 @@ class TestNamespace(dict):
     kernel, so a test can restore a constant the student's code may have changed.
     """
 
+    __test__ = False  # not a pytest test class
+
     def __init__(self, peer: TrustedPeer, student_names: set[str], shared_names: set[str]):
         super().__init__()
         self.peer, self.student_names, self.shared_names = peer, set(student_names), set(shared_names)

@@ -166,8 +166,7 @@ class _Encoder:
         return items
 
     def array(self, arr: np.ndarray, tag: str):
-        arr = np.ascontiguousarray(arr)
-        self.blobs.append(arr.tobytes())
+        self.blobs.append(arr.tobytes(order="C"))
         return {tag: len(self.blobs) - 1, "dtype": arr.dtype.name, "shape": list(arr.shape)}
 
     def tensor(self, t, depth):
