@@ -7,10 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
+BWRAP   := /usr/bin/bwrap
 
 .PHONY: setup book test release lock clean
 
-setup: $(STAMP) $(FASHION) $(MATHJAX)
+setup: $(STAMP) $(FASHION) $(MATHJAX) $(BWRAP)
 
 # MathJax for the HTML book, pinned in package-lock.json (see _config.yml).
 $(MATHJAX): package.json package-lock.json
@@ -21,6 +22,10 @@ $(MATHJAX): package.json package-lock.json
 # Data from Debian packages (Fashion-MNIST); see tools/install_system_data.sh.
 $(FASHION):
 	sh tools/install_system_data.sh
+
+# The sandbox of the grader's kernels (Debian's bubblewrap); see tools/install_bubblewrap.sh.
+$(BWRAP):
+	sh tools/install_bubblewrap.sh
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -147,8 +147,14 @@ class KernelPeer(rpc.Peer):
         finally:
             self.in_student_code = False
             sys.stdout, sys.stderr = saved
-        return {"stdout": out.text(), "error": None if error is None else rpc.describe(error),
-                "exit": bool(self.shell.exit_now)}
+        described = None if error is None else rpc.describe(error)
+        # A failed cell's traceback keeps its frames (and e.g. a memory bomb's data) alive: drop it.
+        error = result = self.shell.last_execution_result = None
+        self.shell.InteractiveTB.tb = None
+        sys.last_type = sys.last_value = sys.last_traceback = None
+        import gc
+        gc.collect()
+        return {"stdout": out.text(), "error": described, "exit": bool(self.shell.exit_now)}
 
 
 def _global(peer, header, values):

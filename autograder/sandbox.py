@@ -42,7 +42,7 @@ from pathlib import Path
 COURSE_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MEMORY_LIMIT = 4 << 30     # RLIMIT_DATA of a kernel (bytes)
 SCRATCH_BYTES = 512 << 20          # tmpfs for a kernel's scratch folder, /tmp and /dev/shm
-MAX_PROCESSES = 64                 # processes (and threads) a kernel may run at once
+MAX_PROCESSES = 256                # processes and threads a kernel may run at once
 START_LIMIT = 60.0                 # seconds for the zygote (or a kernel) to be up
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd",
              "group", "hosts", "fonts", "mime.types", "ssl/certs", "alternatives", "matplotlibrc")

@@ -68,7 +68,7 @@ EXPECTED = {
         "forges_replies", "replaces_the_shell", "reads_solutions", "mutates_helper_in_place",
         "patches_captured_internals", "reads_hidden_tests_from_memory", "connects_to_loopback",
         "writes_dev_shm_and_tmp", "fills_scratch", "fork_bomb", "reads_other_submissions")},
-    "=HYPERLINK(\"http://evil\",\"x\")": (12, set(), []),
+    "=HYPERLINK(\"evil.example\",\"x\")": (12, set(), []),
 }
 
 
@@ -333,7 +333,7 @@ def build_class(folder: Path, protected: list[Path], port: int = 0) -> None:
         cell = cell_of(nb, "corr1d")
         cell.source = cell.source + attack_source(name, port, folder)
         save(f"attack_{name}", nb)
-    save('=HYPERLINK("http://evil","x")', perfect_student())
+    save('=HYPERLINK("evil.example","x")', perfect_student())
     save("changes_directory", prepend(perfect_student(), "corr1d", "import os\nos.chdir('/')\n"))
 
     nbformat.write(perfect_student(), folder / "duplicate.ipynb")
@@ -493,5 +493,5 @@ def test_attacks_left_nothing_behind_on_the_grading_machine(graded_class):
 def test_a_formula_in_a_students_name_is_not_a_formula_in_the_csv(graded_class):
     rows = list(csv.reader(open(graded_class["out"] / "grades.csv")))
     names = [row[0] for row in rows[1:]]
-    assert '\'=HYPERLINK("http://evil","x")' in names
+    assert '\'=HYPERLINK("evil.example","x")' in names
     assert not any(cell[:1] in "=+-@" for row in rows[1:] for cell in row if cell)
