@@ -79,10 +79,12 @@ def cmd_check(args) -> int:
         release = candidates[0]
     from .sandbox import Zygote
 
+    import tempfile
+
     zygote = Zygote(False, [])  # the student's own machine: their code, their rights
     try:
-        result = grade_submission(release, notebook, zygote, args.cell_timeout,
-                                  workdir=str(notebook.parent))
+        with tempfile.TemporaryDirectory(prefix="autograder-check-") as scratch:
+            result = grade_submission(release, notebook, zygote, args.cell_timeout, workdir=scratch)
     finally:
         zygote.close()
     for part in result["parts"]:

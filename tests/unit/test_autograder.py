@@ -312,3 +312,34 @@ def test_grading_refuses_to_start_without_a_sandbox_unless_told(toy, tmp_path, m
     assert code == 0
     report = (tmp_path / "out" / "report.txt").read_text().splitlines()
     assert report[0].startswith("Isolation: NO SANDBOX")
+
+
+def test_the_same_isolation_without_root(toy, tmp_path):
+    """Graded from an ordinary account (uid 1000, no capability: here a user namespace where root
+    is mapped to 1000), bubblewrap still isolates every kernel with unprivileged user namespaces."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not shutil.which("unshare"):
+        pytest.fail("util-linux's unshare is needed to run the grader as an ordinary user")
+    sentinel = tmp_path / "instructor_file.txt"
+    sentinel.write_text("keep me")
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    nbformat.write(submission(toy), folder / "ann.ipynb")
+    probe = ("    import os, socket\n    if os.path.exists(" + repr(str(sentinel)) + ") or "
+             "[n for _, n in socket.if_nameindex()] != ['lo'] or os.listdir('/proc'):\n        return -1\n")
+    nbformat.write(submission(toy, add_body=probe + "    return a + b"), folder / "probe.ipynb")
+    script = ("import json, os, sys\nfrom pathlib import Path\nfrom autograder.batch import grade_folder\n"
+              "print('uid', os.getuid(), flush=True)\n"
+              f"code = grade_folder('toy', Path({str(folder)!r}), Path({str(tmp_path / 'out')!r}), workers=1, "
+              f"cell_timeout=30, progress=False, source=Path({str(toy)!r}))\nprint('exit', code)\n")
+    done = subprocess.run(["unshare", "--user", "--map-user=1000", "--map-group=1000", "--",
+                           sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert "uid 1000" in done.stdout and "exit 0" in done.stdout, done.stdout + done.stderr
+    report = (tmp_path / "out" / "report.txt").read_text()
+    assert report.startswith("Isolation: sandboxed kernels (bubblewrap"), report
+    scores = {p.stem: json.loads(p.read_text())["score"] for p in (tmp_path / "out" / "results").glob("*.json")}
+    assert scores == {"ann": 5, "probe": 5}, scores
