@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.installed
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
 CHROMIUM := /usr/bin/chromium
+BWRAP    := /usr/bin/bwrap
 
 .PHONY: setup book test release lock clean
 
-setup: $(STAMP) $(FASHION) $(MATHJAX) $(CHROMIUM)
+setup: $(STAMP) $(FASHION) $(MATHJAX) $(CHROMIUM) $(BWRAP)
 
 # MathJax for the HTML book, pinned in package-lock.json (see _config.yml).
 $(MATHJAX): package.json package-lock.json
@@ -26,6 +27,10 @@ $(FASHION):
 # Chromium and ChromeDriver from Debian packages, for the browser stage of make test;
 # see tools/install_system_packages.sh.
 $(CHROMIUM):
+	sh tools/install_system_packages.sh
+
+# The sandbox of the grader's kernels (Debian's bubblewrap), from the same script.
+$(BWRAP):
 	sh tools/install_system_packages.sh
 
 $(STAMP): pyproject.toml requirements/constraints.txt

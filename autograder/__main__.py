@@ -46,10 +46,19 @@ def cmd_grade(args) -> int:
 
     from .gradebook import default_url, nbgrader_export
 
+    from .sandbox import SandboxUnavailable
+
     out = args.out or COURSE_ROOT / "grading" / args.assignment
     db_url = None if args.db == "none" else (args.db or default_url())
-    code = grade_folder(args.assignment, args.submissions, out, workers=args.workers,
-                        cell_timeout=args.cell_timeout, progress=not args.no_progress, db_url=db_url)
+    try:
+        code = grade_folder(args.assignment, args.submissions, out, workers=args.workers,
+                            cell_timeout=args.cell_timeout, progress=not args.no_progress, db_url=db_url,
+                            sandbox=not args.no_sandbox)
+    except SandboxUnavailable as err:
+        print(f"grading refused: {err}.\nStudents' code would run with your rights, next to the grades. "
+              "Install bubblewrap (and allow unprivileged user namespaces), or pass --no-sandbox to grade "
+              "without isolation (the report then says so on its first line).", file=sys.stderr)
+        return 2
     if db_url:
         nbgrader_export(db_url, out / "nbgrader_export.csv")
         print(f"gradebook: {db_url}; nbgrader export -> {out / 'nbgrader_export.csv'}")
@@ -68,7 +77,16 @@ def cmd_check(args) -> int:
         if len(candidates) != 1:
             raise SystemExit(f"cannot tell which assignment {notebook} belongs to: pass --assignment")
         release = candidates[0]
-    result = grade_submission(release, notebook, args.cell_timeout)
+    from .sandbox import Zygote
+
+    import tempfile
+
+    zygote = Zygote(False, [])  # the student's own machine: their code, their rights
+    try:
+        with tempfile.TemporaryDirectory(prefix="autograder-check-") as scratch:
+            result = grade_submission(release, notebook, zygote, args.cell_timeout, workdir=scratch)
+    finally:
+        zygote.close()
     for part in result["parts"]:
         mark = "PASS" if part["status"] == "passed" else "FAIL"
         print(f"[{mark}] {part['grade_id']}: {part['message']}")
@@ -99,6 +117,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=None, help="parallel graders (default: CPU count)")
     p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (default 120)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run students' kernels as plain processes (only where bubblewrap cannot run)")
     p.add_argument("--db", help="gradebook URL (default: sqlite:///<course>/grading/gradebook.db; "
                                 "postgresql://user:pw@host:port/db for PostgreSQL; 'none' to skip)")
     p.set_defaults(func=cmd_grade)

@@ -1,8 +1,9 @@
-"""The notebook that grading executes for one submission.
+"""What grading runs for one submission, and the submission restored onto the release.
 
 It follows the *source* notebook cell by cell: the instructor's setup and test
 cells (hidden tests included) come from the source, and only the code of the
-solution cells comes from the submission. So a student cannot edit or delete a
+solution cells comes from the submission (see :func:`plan`; tests run in the trusted
+process, the student's code in the sandboxed kernel, :mod:`autograder.execute`). So a student cannot edit or delete a
 test, cells a student added are not run, and cells moved out of order are graded
 in the source's order.
 
@@ -19,12 +20,15 @@ Every repair is reported in the notes.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import re
+from dataclasses import dataclass
 
 import nbformat
 
-from .guard import guard_cells, scan, setup_epilogue, tampered_expression
+from .execute import Cell
+from .guard import scan
 from .parts import is_solution_cell, is_test_cell, nbgrader_meta
 
 _SOLUTION_BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION.*?### END SOLUTION[^\n]*\n?", re.S | re.M)
@@ -128,44 +132,70 @@ def reconcile(release_nb, source_nb, submission_nb) -> nbformat.NotebookNode:
     return nb
 
 
-REPORT_TAG = "autograder-report"
+def bound_names(code: str, imports: bool = True) -> set[str]:
+    """Names that ``code`` binds at its top level (functions, classes, assignments, and imports
+    unless ``imports`` is false)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif imports and isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Name):
+                        names.add(sub.id)
+    return names
 
 
-def assemble(source_nb, submission_nb) -> tuple[nbformat.NotebookNode, list[str], dict[int, int], list[str]]:
-    """Return ``(notebook to execute, notes, index map, review flags)``.
+@dataclass
+class Plan:
+    """What grading runs for one submission (see :func:`plan`)."""
 
-    The index map sends a source cell's index to its index in the assembled notebook.
-    A solution cell that cannot be found is run as a stub that raises (its part then
-    fails with a clear message) and noted. Review flags are the known-cheat patterns
-    found in the student's code (:func:`autograder.guard.scan`). The notebook starts
-    with the guard's capture cell, every test cell starts by restoring the protected
-    functions, and a last cell (tagged ``autograder-report``) prints what was restored.
+    cells: list[Cell]
+    notes: list[str]
+    flags: list[str]
+    student_names: set[str]
+    shared_names: set[str]
+
+
+def plan(source_nb, submission_nb) -> Plan:
+    """The cells to run for ``submission_nb``, in the source notebook's order.
+
+    Setup and test cells come from the source (hidden tests included); only the code
+    of the solution cells comes from the submission. A solution cell that cannot be
+    found runs as a stub that raises (its part then fails with a clear message) and is
+    noted. ``student_names`` are the names the source's solution cells define (the test
+    cells find them in the student's kernel); ``shared_names`` those of its setup cells.
+    Review flags are the known-cheat patterns found in the student's code
+    (:func:`autograder.guard.scan`): a flag for a person to look at, never a defence.
     """
     student, notes = match_solution_cells(source_nb, submission_nb)
     flags = [f"cell '{gid}' {flag}" for gid, code in student.items() for flag in scan(code)]
-    capture, prologue, tag = guard_cells()
-    cells = [nbformat.v4.new_code_cell(capture)]
-    index_map = {}
+    cells: list[Cell] = []
+    student_names: set[str] = set()
+    shared_names: set[str] = set()
     for i, cell in enumerate(source_nb.cells):
         if cell.get("cell_type") != "code":
             continue
-        new = copy.deepcopy(cell)
-        new["outputs"] = []
-        new["execution_count"] = None
+        gid = nbgrader_meta(cell).get("grade_id")
         if is_solution_cell(cell):
-            gid = nbgrader_meta(cell)["grade_id"]
+            student_names |= bound_names(cell.source, imports=False)
             if gid in student:
-                new["source"] = student[gid]
+                code = student[gid]
             else:
                 notes.append(f"cell '{gid}' was not found in the submission: graded as not attempted")
-                new["source"] = "raise NotImplementedError('this solution cell is missing from the submission')"
+                code = "raise NotImplementedError('this solution cell is missing from the submission')"
+            cells.append(Cell(i, "solution", code, gid))
         elif is_test_cell(cell):
-            new["source"] = prologue + cell["source"]
-        else:  # read-only setup cell: the helper names it binds are the course's own
-            new["source"] = cell["source"] + setup_epilogue(cell["source"], tag)
-        index_map[i] = len(cells)
-        cells.append(new)
-    cells.append(nbformat.v4.new_code_cell(f"{prologue}print({tampered_expression(tag)})",
-                                           metadata={"tags": [REPORT_TAG]}))
-    nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(source_nb.metadata))
-    return nb, notes, index_map, flags
+            cells.append(Cell(i, "test", cell.source, gid))
+        else:
+            shared_names |= bound_names(cell.source)
+            cells.append(Cell(i, "setup", cell.source, gid))
+    return Plan(cells, notes, flags, student_names - shared_names, shared_names)

@@ -33,8 +33,7 @@ from .execute import THREAD_VARIABLES
 from .grade import DEFAULT_CELL_TIMEOUT, child_main, setup_imports
 from .gradebook import GradebookWriter
 from .parts import read_parts
-from .sandbox import mode as isolation_mode
-from .sandbox import kill_tree, namespaces_available
+from .sandbox import SandboxUnavailable, Zygote, describe, kill_tree
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def find_submissions(folder: Path, notebook_name: str) -> list[Submission]:
 
 
 def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float,
-                   threads: int | None = None) -> dict:
+                   zygote, threads: int | None = None) -> dict:
     """Grade one submission in a separate Python process; never raises."""
     parts = read_parts(nbformat.read(source, as_version=4))
 
@@ -101,7 +100,7 @@ def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_time
                 "parts": [{"grade_id": p.grade_id, "max_points": p.points, "points": 0.0,
                            "status": "not run", "message": note} for p in parts]}
 
-    result = _grade_in_child(source, sub, cell_timeout, hard_timeout, zeros, threads)
+    result = _grade_in_child(source, sub, cell_timeout, hard_timeout, zeros, zygote, threads)
     result["notes"] = list(sub.notes) + result["notes"]
     result["submission"] = str(sub.path) if sub.path else ""
     result["fingerprint"] = fingerprint(sub.path)
@@ -109,15 +108,16 @@ def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_time
     return result
 
 
-KERNEL_MODULES = ["autograder.grade", "IPython.core.interactiveshell"]
+KERNEL_MODULES = ["autograder.grade", "autograder.remote", "IPython.core.inputtransformer2", "coursekit.harness"]
 
 
 def start_forkserver(preload: list[str], threads: int) -> None:
-    """Start the server that every per-submission process is forked from, with ``preload`` imported.
+    """Start the server that every per-submission grading process is forked from, with ``preload`` imported.
 
-    Forked from it, a grading process and the kernel it forks in turn start with the
-    grader and the notebook's setup imports (numpy, torch ...) already loaded, instead
-    of importing them again for each student (about 3 s of CPU each). The BLAS and
+    Forked from it, a grading process (where the tests run) starts with the grader and
+    the notebook's setup imports (numpy, torch ...) already loaded, instead of importing
+    them again for each student (about 2 s of CPU each); the kernels come from the
+    batch's zygote, which preloads the same modules (:mod:`autograder.sandbox`). The BLAS and
     OpenMP libraries read their thread counts when they load, so the server starts
     with ``threads`` in its environment (and matplotlib with its file-only backend). Only the first call in a process starts it;
     later calls (another assignment graded by the same process) reuse that server:
@@ -140,7 +140,7 @@ def start_forkserver(preload: list[str], threads: int) -> None:
 
 
 def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float, zeros,
-                    threads: int | None) -> dict:
+                    zygote, threads: int | None) -> dict:
     if sub.path is None:
         return zeros("No notebook (.ipynb) was found in this submission.", "ungradable")
     ctx = multiprocessing.get_context("forkserver")
@@ -149,7 +149,7 @@ def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_tim
         log = Path(tmp) / "stderr.txt"
         child = ctx.Process(target=child_main, daemon=False,
                             args=(str(source), str(sub.path.resolve()), str(out), str(log), tmp,
-                                  cell_timeout, namespaces_available(), threads))
+                                  cell_timeout, zygote, threads))
         child.start()
         try:
             child.join(hard_timeout)
@@ -207,7 +207,14 @@ def write_reconciled(source: Path, release: Path | None, sub: Submission, out_di
         return
 
 
-def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part_ids: list[str]) -> None:
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (leading = + - @, tab or CR quoted off)."""
+    text = str(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part_ids: list[str],
+                  isolation: str) -> None:
     """grades.csv, feedback/<student>.html and report.txt in ``out_dir`` (results/ is written as grades come in)."""
     (out_dir / "feedback").mkdir(parents=True, exist_ok=True)
     (out_dir / "results").mkdir(parents=True, exist_ok=True)
@@ -217,12 +224,13 @@ def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part
         for student in sorted(results):
             r = results[student]
             points = {p["grade_id"]: p["points"] for p in r["parts"]}
-            writer.writerow([student, *[f"{points.get(g, 0.0):g}" for g in part_ids],
+            writer.writerow([spreadsheet_safe(student), *[f"{points.get(g, 0.0):g}" for g in part_ids],
                              f"{r['score']:g}", f"{r['max_score']:g}", r["status"],
-                             "; ".join(r.get("flags", []))])
+                             spreadsheet_safe("; ".join(r.get("flags", [])))])
     for student, r in results.items():
         (out_dir / "feedback" / f"{student}.html").write_text(render(student, assignment, r))
-    lines = [f"Assignment {assignment}: {len(results)} submission(s). Kernels ran in: {isolation_mode()}."]
+    lines = [f"Isolation: {isolation}.",
+             f"Assignment {assignment}: {len(results)} submission(s)."]
     flagged = {s: r for s, r in sorted(results.items())
                if r["notes"] or r.get("flags") or r["status"] != "graded"}
     if flagged:
@@ -238,7 +246,7 @@ def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part
 
 def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int | None = None,
                  cell_timeout: float = DEFAULT_CELL_TIMEOUT, progress: bool = True,
-                 source: Path | None = None, db_url: str | None = None) -> int:
+                 source: Path | None = None, db_url: str | None = None, sandbox: bool = True) -> int:
     """Grade every submission in ``submissions``; returns the exit code.
 
     Also writes ``reconciled/<student>.ipynb`` (each submission restored onto the
@@ -247,6 +255,10 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     the per-submission processes come from a forkserver (:func:`start_forkserver`), which
     imports the main module.
 
+    ``sandbox=False`` (the command line's ``--no-sandbox``) runs kernels as plain
+    processes; otherwise a machine that cannot sandbox them raises
+    :class:`autograder.sandbox.SandboxUnavailable` before anything is graded.
+
     0: every submission has a grade (students whose code crashed or looped are graded
     and named in report.txt); 1: at least one submission could not be graded at all
     (unreadable file, no notebook, grader failure): see report.txt.
@@ -254,7 +266,6 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     source = source or source_notebook(assignment)
     release = EXERCISES / assignment / source.name
     release = release if release.exists() else None
-    namespaces_available()  # probe once, before the workers start
     source_nb = nbformat.read(source, as_version=4)
     part_ids = [p.grade_id for p in read_parts(source_nb)]
     n_code = sum(c.cell_type == "code" for c in source_nb.cells)
@@ -265,16 +276,19 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     (out_dir / "results").mkdir(exist_ok=True)
     results = previous_results(out_dir, subs, part_ids, source)
     todo = [s for s in subs if s.student not in results]
+    threads = max(1, (os.cpu_count() or 1) // workers)  # cores shared out among the workers
+    preload = setup_imports(source_nb)
+    zygote = Zygote(sandbox, preload, threads) if todo else None  # SandboxUnavailable: nothing graded
     gradebook = GradebookWriter(db_url, assignment, source.stem, read_parts(source_nb)) if db_url else None
     start = time.perf_counter()
     try:
         if gradebook:
             for student, r in results.items():  # grades kept from an earlier run
                 gradebook.record(student, r)
-        threads = max(1, (os.cpu_count() or 1) // workers)  # cores shared out among the workers
-        start_forkserver(setup_imports(source_nb), threads)
+        start_forkserver(preload, threads)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout, threads): s
+            futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout,
+                                   zygote.address(), threads): s
                        for s in todo}
             for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}",
                             unit="notebook", disable=not progress):
@@ -288,7 +302,9 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     finally:
         if gradebook:
             gradebook.close()
-    write_outputs(assignment, results, out_dir, part_ids)
+        if zygote is not None:
+            zygote.close()
+    write_outputs(assignment, results, out_dir, part_ids, describe(sandbox))
     n_bad = sum(r["status"] != "graded" for r in results.values())
     if len(todo) < len(subs):
         print(f"kept {len(subs) - len(todo)} grade(s) recorded by an earlier run (unchanged files)")

@@ -1,36 +1,34 @@
-"""Execute an assembled notebook in a fresh kernel process and read off each part's result.
+"""Run one submission: the student's cells in a sandboxed kernel, the tests here.
 
-The kernel is a process forked from the grading process (see :mod:`autograder.sandbox`)
-that runs the code cells one by one in an IPython shell (magics work as in Jupyter)
-and reports each cell's end on a pipe: its error (name and message) and the tail of
-what it printed. A cell past its time limit is interrupted (KeyboardInterrupt, as
-Jupyter's interrupt button does) and the run goes on with the next cell, so an
-infinite loop costs only the parts that depend on it; a cell that ignores the
-interrupt gets the kernel killed. If the kernel dies, the cells that did not run
-are reported as such; the parts that ran before keep their results.
+:func:`run` walks the cells of the source notebook in order (see :mod:`autograder.assemble`):
+
+- a setup cell (the instructor's read-only code: imports, constants) runs in the kernel
+  and here;
+- a solution cell (the student's code) runs in the kernel only;
+- a test cell (visible and hidden tests) runs here only, in a :class:`autograder.remote.TestNamespace`
+  where the student's names are looked up in the kernel.
+
+The kernel thus never receives a test, and a verdict is computed only by code that
+student code has never run beside. Each cell has a time limit: past it, the kernel
+is interrupted (KeyboardInterrupt in the student's code, as Jupyter's interrupt
+button does) and the run goes on with the next cell; a kernel that does not answer
+within :data:`INTERRUPT_GRACE` seconds is killed, and the cells after it are not run.
 """
 from __future__ import annotations
 
-import json
-import os
-import select
+import contextlib
 import signal
-import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 
-import nbformat
-
-from . import sandbox
-from .parts import Part
+from . import rpc
+from .kernel import _Tail
+from .remote import KernelDied, TestNamespace, TrustedPeer
 
 MESSAGE_LIMIT = 600
-OUTPUT_TAIL = 20_000      # characters of a cell's printed output kept (the guard's report is its last line)
-START_LIMIT = 60.0        # seconds for the kernel to be up, or between two cells
-INTERRUPT_GRACE = 10.0    # seconds an interrupted cell has to stop before its kernel is killed
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+START_LIMIT = 60.0        # seconds for the kernel to be up
+INTERRUPT_GRACE = 10.0    # seconds an interrupted kernel has to answer again before it is killed
 
 
 @dataclass
@@ -47,219 +45,177 @@ class PartResult:
         return asdict(self)
 
 
-class _Tail:
-    """A write-only text stream that keeps the last :data:`OUTPUT_TAIL` characters."""
+@dataclass
+class Cell:
+    """One code cell to run: where it runs (``kind``) and its source."""
 
-    def __init__(self):
-        self.chunks: list[str] = []
-        self.size = 0
-
-    def write(self, text) -> int:
-        text = str(text)
-        self.chunks.append(text)
-        self.size += len(text)
-        if self.size > 2 * OUTPUT_TAIL:
-            joined = "".join(self.chunks)[-OUTPUT_TAIL:]
-            self.chunks, self.size = [joined], len(joined)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
-
-    def text(self) -> str:
-        return "".join(self.chunks)[-OUTPUT_TAIL:]
+    index: int            # in the source notebook
+    kind: str             # "setup" | "solution" | "test"
+    source: str
+    grade_id: str | None = None
 
 
-def _describe(error: BaseException) -> list[str]:
-    try:
-        message = str(error)
-    except Exception:  # noqa: BLE001 - an exception whose __str__ raises
-        message = "(the exception's message could not be printed)"
-    return [type(error).__name__, message[:4 * MESSAGE_LIMIT]]
+@dataclass
+class Outcome:
+    """What a cell did: ``completed`` (ran to its end or raised), its error and output."""
+
+    completed: bool = False
+    error: tuple[str, str] | None = None
+    stdout: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
-def _kernel_main(cells: list[tuple[int, str]], channel: int, workdir: Path, threads: int | None) -> int:
-    """The kernel process: run ``cells`` ((index, source) pairs) and report on the pipe ``channel``."""
-    null = os.open(os.devnull, os.O_RDONLY)
-    log = os.open(workdir / "kernel-output.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(null, 0)
-    os.dup2(log, 1)  # what C code or subprocesses print goes to the scratch folder
-    os.dup2(log, 2)
-    os.closerange(3, channel)  # nothing of the grader's open files stays reachable
-    os.closerange(channel + 1, 1 << 16)
-    os.chdir(workdir)
-    os.environ.update(HOME=str(workdir), TMPDIR=str(workdir), MPLCONFIGDIR=str(workdir / ".mpl"),
-                      IPYTHONDIR=str(workdir / ".ipython"), MPLBACKEND="Agg")
-    tempfile.tempdir = None
-    if threads:
-        os.environ.update({var: str(threads) for var in THREAD_VARIABLES})
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(threads)
+class _NoShell:
+    """``get_ipython()`` for setup and test cells run here: magics do nothing."""
 
-    def send(message: dict) -> None:
-        data = (json.dumps(message) + "\n").encode()
-        while data:
-            data = data[os.write(channel, data):]
-
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    config = Config()
-    config.HistoryManager.enabled = False
-    shell = InteractiveShell.instance(config=config)
-    shell.ask_exit = lambda: setattr(shell, "exit_now", True)  # exit() stops the kernel, as in Jupyter
-    in_cell = False
-
-    def interrupt(signum, frame):  # an interrupt arriving between two cells is dropped
-        if in_cell:
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, interrupt)
-    send({"ready": True})
-    for index, source in cells:
-        send({"start": index})
-        out = sys.stdout = sys.stderr = _Tail()
-        try:
-            in_cell = True
-            result = shell.run_cell(source, store_history=False)
-            error = result.error_before_exec or result.error_in_exec
-        except BaseException as err:  # noqa: BLE001 - e.g. an interrupt outside the cell's own code
-            error = err
-        finally:
-            in_cell = False
-        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-        send({"done": index, "stdout": out.text(), "error": None if error is None else _describe(error)})
-        if shell.exit_now:
-            break
-    return 0
-
-
-class _Channel:
-    """The grader's end of the kernel's pipe: one JSON message per line."""
-
-    def __init__(self, fd: int):
-        self.fd, self.buffer, self.closed = fd, b"", False
-
-    def receive(self, deadline: float) -> dict | None:
-        """The next message; None at end of file; TimeoutError at ``deadline`` (``time.monotonic``)."""
-        while b"\n" not in self.buffer:
-            if self.closed:
-                return None
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
-                raise TimeoutError
-            chunk = os.read(self.fd, 1 << 16)
-            self.closed = not chunk
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        try:
-            message = json.loads(line)
-        except ValueError:
-            return None  # not the kernel's protocol: treated like the kernel going away
-        return message if isinstance(message, dict) else None
-
-
-def _outputs(message: dict) -> list:
-    outputs = []
-    if message.get("stdout"):
-        outputs.append(nbformat.v4.new_output("stream", name="stdout", text=str(message["stdout"])))
-    if message.get("error"):
-        ename, evalue = (list(message["error"]) + ["", ""])[:2]
-        outputs.append(nbformat.v4.new_output("error", ename=str(ename), evalue=str(evalue), traceback=[]))
-    return outputs
-
-
-def run(nb, workdir: Path, cell_timeout: float, sandboxed: bool = False,
-        threads: int | None = None) -> tuple[set[int], list[str]]:
-    """Execute the code cells of ``nb`` in place, in a kernel whose working directory is ``workdir``.
-
-    Returns the indices of the cells that ran to completion (a cell whose kernel
-    died under it is not among them) and notes about the run. ``sandboxed``: lock
-    the kernel down (:mod:`autograder.sandbox`); ``threads``: its BLAS/OpenMP threads.
-    Raises RuntimeError when the kernel could not even start (a grader failure, not
-    the student's).
-    """
-    cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    for _, cell in cells:
-        cell.outputs, cell.execution_count = [], None
-    read_end, write_end = os.pipe()
-    try:
-        pid = sandbox.start(workdir, sandboxed, lambda: _kernel_main(
-            [(i, c.source) for i, c in cells], write_end, workdir, threads))
-    finally:
-        os.close(write_end)
-    completed: set[int] = set()
-    notes: list[str] = []
-    try:
-        _follow(nb, _Channel(read_end), pid, cell_timeout, completed, notes, cells={i for i, _ in cells})
-    finally:
-        os.close(read_end)
-        _stop(pid, linger=5.0 if len(completed) == len(cells) else 0.0)
-    return completed, notes
-
-
-def _stop(pid: int, linger: float = 5.0) -> None:
-    """Let the kernel's relay exit by itself for ``linger`` s, then kill what is left; reap it."""
-    end = time.monotonic() + linger
-    while time.monotonic() < end:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return
-        time.sleep(0.005)
-    sandbox.kill_tree(pid)  # killed while unreaped: its PID cannot have been reused
-    sandbox.wait(pid)
-
-
-def _follow(nb, channel: _Channel, pid: int, cell_timeout: float, completed: set[int], notes: list[str],
-            cells: set[int]) -> None:
-    """Read the kernel's messages until every one of ``cells`` (indices) is done, the kernel dies,
-    or a cell cannot be stopped."""
-    message = _receive_or_none(channel, time.monotonic() + START_LIMIT)
-    if not (message and message.get("ready")):
-        raise RuntimeError("the grading kernel did not start")
-    running, interrupted = None, False
-    deadline = time.monotonic() + START_LIMIT
-    while len(completed) < len(cells):
-        try:
-            message = channel.receive(deadline)
-        except TimeoutError:
-            if running is None:
-                notes.append("the kernel stopped answering between two cells; parts that had not run yet score 0")
-                return
-            if not interrupted:
-                os.kill(pid, signal.SIGINT)  # the relays pass it on: KeyboardInterrupt in the cell
-                interrupted, deadline = True, time.monotonic() + INTERRUPT_GRACE
-                continue
-            notes.append(f"a cell ran past {cell_timeout:g} s and could not be interrupted; "
-                         "parts that had not run yet score 0")
-            return
-        if message is None:
-            notes.append("the kernel died (a crash, os._exit, exit(), or running out of memory); "
-                         "parts that had not run yet score 0")
-            return
-        if isinstance(message.get("start"), int) and message["start"] in cells:
-            running, interrupted = message["start"], False
-            deadline = time.monotonic() + cell_timeout
-        elif "done" in message and message["done"] == running:
-            nb.cells[running].outputs = _outputs(message)
-            completed.add(running)
-            running, deadline = None, time.monotonic() + START_LIMIT
-
-
-def _receive_or_none(channel: _Channel, deadline: float) -> dict | None:
-    try:
-        return channel.receive(deadline)
-    except TimeoutError:
+    def run_line_magic(self, *args, **kwargs):
         return None
 
+    run_cell_magic = system = run_line_magic
 
-def _error_output(cell):
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            return out
-    return None
+
+def _transform(source: str) -> str:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+class _Alarm:
+    """Raise :class:`rpc.Deadline` in this (main) thread at ``deadline`` (time.monotonic)."""
+
+    def __init__(self, peer: TrustedPeer, deadline: float):
+        self.peer, self.deadline = peer, deadline
+
+    def __enter__(self):
+        def ring(signum, frame):
+            raise rpc.Deadline()
+
+        self.saved = signal.signal(signal.SIGALRM, ring)
+        signal.setitimer(signal.ITIMER_REAL, max(0.001, self.deadline - time.monotonic()))
+        self.peer.deadline = self.deadline
+        return self
+
+    def __exit__(self, *exc):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.saved)
+        self.peer.deadline = None
+        return False
+
+
+class Runner:
+    """Runs the cells of one submission against one kernel (a :class:`autograder.sandbox.KernelProcess`)."""
+
+    def __init__(self, kernel, cell_timeout: float, student_names: set[str], shared_names: set[str]):
+        self.kernel, self.cell_timeout = kernel, cell_timeout
+        self.peer = TrustedPeer(kernel.sock)
+        self.alive = True
+        self.ns = TestNamespace(self.peer, student_names, shared_names)
+        dict.update(self.ns, {"__name__": "__main__", "__builtins__": __builtins__,
+                              "get_ipython": lambda: _NoShell()})
+        self.peer.deadline = time.monotonic() + START_LIMIT
+        try:
+            header, _ = self.peer.receive()
+        except (rpc.Deadline, EOFError, OSError) as err:
+            raise RuntimeError(f"the grading kernel did not start ({type(err).__name__})") from None
+        finally:
+            self.peer.deadline = None
+        if not header.get("ready"):
+            raise RuntimeError("the grading kernel did not start")
+        from coursekit import harness
+        harness.use_kernel(self.peer)
+
+    def run(self, cells: list[Cell]) -> tuple[dict[int, Outcome], list[str]]:
+        outcomes: dict[int, Outcome] = {}
+        notes: list[str] = []
+        for cell in cells:
+            if not self.alive:
+                outcomes[cell.index] = Outcome()
+                continue
+            outcome = outcomes[cell.index] = Outcome()
+            deadline = time.monotonic() + self.cell_timeout
+            if cell.kind in ("setup", "solution"):
+                self._in_kernel(cell, outcome, deadline, notes)
+            if cell.kind == "test" or (cell.kind == "setup" and outcome.completed and not outcome.error):
+                self._here(cell, outcome, deadline, notes)
+        return outcomes, notes
+
+    def _in_kernel(self, cell: Cell, outcome: Outcome, deadline: float, notes: list[str]) -> None:
+        try:
+            with _Alarm(self.peer, deadline):
+                reply = self.peer.ask("run_cell", {"source": cell.source})
+        except rpc.Deadline:
+            self._recover(outcome, notes, cell)
+            return
+        except KernelDied:
+            self._died(notes)
+            return
+        except KeyboardInterrupt:
+            reply = {"error": ["KeyboardInterrupt", ""], "stdout": ""}
+        if not isinstance(reply, dict):
+            self._died(notes)
+            return
+        outcome.completed = True
+        error = reply.get("error")
+        if isinstance(error, list) and len(error) == 2:
+            outcome.error = (str(error[0]), str(error[1]))
+        outcome.stdout = str(reply.get("stdout", ""))[-20_000:]
+        if reply.get("exit"):
+            self.alive = False
+            notes.append("the kernel died (a crash, os._exit, exit(), or running out of memory); "
+                         "parts that had not run yet score 0")
+
+    def _here(self, cell: Cell, outcome: Outcome, deadline: float, notes: list[str]) -> None:
+        out = _Tail()
+        self.ns.mirror = cell.kind == "test"
+        try:
+            code = compile(_transform(cell.source), f"<cell {cell.index}>", "exec")
+            with _Alarm(self.peer, deadline), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                exec(code, self.ns)  # noqa: S102 - the instructor's own cell
+            outcome.completed = True
+        except rpc.Deadline:
+            self._recover(outcome, notes, cell)
+        except KernelDied:
+            outcome.completed = False
+            self._died(notes)
+        except BaseException as err:  # noqa: BLE001 - a failing test is an outcome, not a crash
+            outcome.completed = True
+            outcome.error = tuple(rpc.describe(err))
+        finally:
+            self.ns.mirror = False
+        outcome.stdout += out.text()
+
+    def _recover(self, outcome: Outcome, notes: list[str], cell: Cell) -> None:
+        """A cell ran past its limit: interrupt the kernel; kill it if it does not answer again."""
+        outcome.completed = True
+        outcome.error = ("KeyboardInterrupt", "")
+        name = cell.grade_id or "a setup cell"
+        notes.append(f"cell '{name}' was stopped at the time limit ({self.cell_timeout:g} s): "
+                     "an infinite loop or a far too slow solution")
+        self.kernel.interrupt()
+        try:
+            with _Alarm(self.peer, time.monotonic() + INTERRUPT_GRACE):
+                self.peer.ask("ping")
+        except (rpc.Deadline, KernelDied, Exception):  # noqa: BLE001
+            notes.append(f"a cell ran past {self.cell_timeout:g} s and could not be interrupted; "
+                         "parts that had not run yet score 0")
+            self.kernel.kill()
+            self.alive = False
+
+    def _died(self, notes: list[str]) -> None:
+        if self.alive:
+            notes.append("the kernel died (a crash, os._exit, exit(), or running out of memory); "
+                         "parts that had not run yet score 0")
+        self.alive = False
+
+    def close(self) -> None:
+        from coursekit import harness
+        harness.use_kernel(None)
+        if self.alive:
+            try:
+                self.peer.send({"op": "bye", "id": 0})
+            except OSError:
+                pass
+        self.kernel.close()
 
 
 def explain(ename: str, evalue: str, cell_timeout: float) -> str:
@@ -283,22 +239,15 @@ def explain(ename: str, evalue: str, cell_timeout: float) -> str:
     return f"Your code raised {ename}: {evalue}"
 
 
-def collect(nb, parts: list[Part], source_cell_of: dict[int, int], completed: set[int],
-            cell_timeout: float) -> list[PartResult]:
-    """Results of ``parts`` read from the executed notebook.
-
-    ``source_cell_of`` maps a source-notebook cell index to its index in ``nb``;
-    ``completed`` holds the indices (in ``nb``) of the cells that finished.
-    """
+def collect(parts, outcomes: dict[int, Outcome], cell_timeout: float) -> list[PartResult]:
+    """Results of ``parts`` (see :mod:`autograder.parts`) from the outcomes of their test cells."""
     results = []
     for part in parts:
-        index = source_cell_of[part.cell_index]
-        cell = nb.cells[index]
-        err = _error_output(cell)
-        if err is not None:
-            message = explain(err.get("ename", ""), err.get("evalue", ""), cell_timeout)
+        outcome = outcomes.get(part.cell_index, Outcome())
+        if outcome.error is not None:
+            message = explain(outcome.error[0], outcome.error[1], cell_timeout)
             results.append(PartResult(part.grade_id, part.points, 0.0, "failed", message[:MESSAGE_LIMIT]))
-        elif index not in completed:
+        elif not outcome.completed:
             results.append(PartResult(part.grade_id, part.points, 0.0, "not run",
                                       "Not run: the kernel stopped before this part (see the notes above)."))
         else:

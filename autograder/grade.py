@@ -1,26 +1,24 @@
 """Grade one submitted notebook against its source notebook.
 
-``python -m autograder.grade SOURCE SUBMISSION RESULT.json`` is what the batch
-grader runs in a child process per submission, so that nothing a submission does
-to its interpreter can touch the grader or another student.
+The batch grader (:mod:`autograder.batch`) runs :func:`child_main` in a child process
+per submission; the student's code runs in a kernel that the batch's zygote forks
+into its own sandbox (:mod:`autograder.sandbox`), the tests in the child itself
+(:mod:`autograder.execute`).
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 
-from .assemble import REPORT_TAG, assemble
-from .execute import PartResult, collect, run
+from .assemble import plan
+from .execute import PartResult, Runner, collect
 from .parts import nbgrader_meta, read_parts
-from .sandbox import DEFAULT_MEMORY_LIMIT, kill_tree, limit_memory, namespaces_available
+from .sandbox import DEFAULT_MEMORY_LIMIT, limit_memory
 
 DEFAULT_CELL_TIMEOUT = 120.0
 
@@ -32,7 +30,8 @@ def zero_result(parts, status: str, message: str) -> list[PartResult]:
 def setup_imports(source_nb) -> list[str]:
     """Modules that the read-only code cells of ``source_nb`` import (the setup cells).
 
-    The batch grader imports them once, in the process that the kernels are forked from.
+    The batch grader imports them once, in the processes that kernels and test runs are
+    forked from.
     """
     modules: list[str] = []
     for cell in source_nb.cells:
@@ -51,14 +50,11 @@ def setup_imports(source_nb) -> list[str]:
     return modules
 
 
-def grade_submission(source_path: Path, submission_path: Path,
-                     cell_timeout: float = DEFAULT_CELL_TIMEOUT, sandbox: bool = False,
-                     threads: int | None = None) -> dict:
-    """Grade ``submission_path``; returns a JSON-ready dict (see :func:`summarise`).
-
-    ``sandbox=True`` runs the kernel in the namespace sandbox of :mod:`autograder.sandbox`;
-    ``threads`` caps its BLAS/OpenMP threads.
-    """
+def grade_submission(source_path: Path, submission_path: Path, zygote,
+                     cell_timeout: float = DEFAULT_CELL_TIMEOUT, threads: int | None = None,
+                     workdir: str | None = None) -> dict:
+    """Grade ``submission_path`` with a kernel from ``zygote`` (a :class:`autograder.sandbox.Zygote`
+    or its :meth:`address`); returns a JSON-ready dict (see :func:`summarise`)."""
     start = time.perf_counter()
     source_nb = nbformat.read(source_path, as_version=4)
     parts = read_parts(source_nb)
@@ -68,41 +64,15 @@ def grade_submission(source_path: Path, submission_path: Path,
         reason = f"not a readable notebook ({type(err).__name__}: {str(err)[:200]})"
         return summarise(zero_result(parts, "not run", "The submitted file could not be read as a notebook."),
                          [reason], "ungradable", start)
-    nb, notes, index_map, flags = assemble(source_nb, submission_nb)
-    with tempfile.TemporaryDirectory(prefix="autograde-") as workdir:
-        completed, run_notes = run(nb, Path(workdir), cell_timeout, sandboxed=sandbox, threads=threads)
-    notes += run_notes
-    results = collect(nb, parts, index_map, completed, cell_timeout)
-    notes += interrupted_cells(nb, cell_timeout)
-    restored = read_restored(nb)
-    if restored:
-        flags.append("replaced test functions at run time (restored before the tests ran): "
-                     + ", ".join(restored))
-    return summarise(results, notes, "graded", start, flags)
-
-
-def read_restored(nb) -> list[str]:
-    """What the guard had to restore, printed by the last (report) cell; [] if it did not run."""
-    for cell in nb.cells:
-        if REPORT_TAG in cell.get("metadata", {}).get("tags", []):
-            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-            try:
-                return list(ast.literal_eval(text.strip().splitlines()[-1])) if text.strip() else []
-            except (ValueError, SyntaxError):
-                return ["(unreadable guard report)"]
-    return []
-
-
-def interrupted_cells(nb, cell_timeout: float) -> list[str]:
-    """Notes naming each cell that was stopped at the time limit."""
-    notes = []
-    for cell in nb.cells:
-        if any(o.get("output_type") == "error" and o.get("ename") == "KeyboardInterrupt"
-               for o in cell.get("outputs", [])):
-            name = nbgrader_meta(cell).get("grade_id", "a setup cell")
-            notes.append(f"cell '{name}' was stopped at the time limit ({cell_timeout:g} s): "
-                         "an infinite loop or a far too slow solution")
-    return notes
+    work = plan(source_nb, submission_nb)
+    kernel = zygote.connect(threads=threads, workdir=workdir)
+    runner = Runner(kernel, cell_timeout, work.student_names, work.shared_names)
+    try:
+        outcomes, run_notes = runner.run(work.cells)
+    finally:
+        runner.close()
+    results = collect(parts, outcomes, cell_timeout)
+    return summarise(results, work.notes + run_notes, "graded", start, work.flags)
 
 
 def summarise(results: list[PartResult], notes: list[str], status: str, start: float,
@@ -118,9 +88,8 @@ def summarise(results: list[PartResult], notes: list[str], status: str, start: f
     }
 
 
-def child_main(source: str, submission: str, out: str, log: str, workdir: str,
-               cell_timeout: float, sandbox: bool, threads: int | None = None,
-               memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+def child_main(source: str, submission: str, out: str, log: str, workdir: str, cell_timeout: float,
+               zygote, threads: int | None = None, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
     """Entry point of the batch grader's per-submission process (see autograder.batch)."""
     os.setsid()
     os.chdir(workdir)
@@ -128,32 +97,9 @@ def child_main(source: str, submission: str, out: str, log: str, workdir: str,
     os.dup2(fd, 2)
     os.dup2(fd, 1)
     limit_memory(memory_limit)
-    try:
-        result = grade_submission(Path(source), Path(submission), cell_timeout, sandbox=sandbox,
-                                  threads=threads)
-        result["isolation"] = "namespaces" if sandbox else "process"
-        Path(out).write_text(json.dumps(result, indent=1))
-    finally:
-        kill_tree()  # nothing the submission started outlives its grading
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("source", type=Path)
-    parser.add_argument("submission", type=Path)
-    parser.add_argument("result", type=Path)
-    parser.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT)
-    parser.add_argument("--memory-limit", type=int, default=DEFAULT_MEMORY_LIMIT, help="bytes")
-    parser.add_argument("--sandbox", choices=("auto", "yes", "no"), default="auto",
-                        help="run the kernel in the namespace sandbox (auto: when this machine allows it)")
-    args = parser.parse_args(argv)
-    limit_memory(args.memory_limit)
-    sandbox = args.sandbox == "yes" or (args.sandbox == "auto" and namespaces_available())
-    result = grade_submission(args.source, args.submission, args.cell_timeout, sandbox=sandbox)
-    result["isolation"] = "namespaces" if sandbox else "process"
-    args.result.write_text(json.dumps(result, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+    result = grade_submission(Path(source), Path(submission), zygote, cell_timeout, threads=threads,
+                              workdir=os.path.join(workdir, "kernel"))
+    Path(out).write_text(json.dumps(result, indent=1))

@@ -1,16 +1,8 @@
-"""Defences against the known cheats, used when a submission is assembled.
+"""Review flags: the solution cells' code read (never run) for the patterns of known cheats.
 
-Two layers:
-
-1. **At run time** (:func:`guard_cells`): before any student code, a cell captures
-   the comparison functions that tests rely on (``numpy.allclose``,
-   ``math.isclose``, the helpers of :mod:`coursekit.checks`, ...). Every test cell
-   then starts by restoring them, in the module and in the notebook's globals, and
-   records which ones the student's code had replaced. The names used are drawn
-   at random for each grading run, so a submission cannot know them in advance.
-   A cheat is thus neutralised (the tests run with the real functions) and
-   reported.
-2. **Statically** (:func:`scan`): the solution cells' code is read (not run) for
+This is a flag for a person to look at, never a defence: the tests run in a trusted
+process that student code never runs beside (:mod:`autograder.execute`), so a cheat can
+only change the student's own answers. :func:`scan` reads the solution cells' code for
    the patterns of known cheats: rebinding attributes of numpy, math, torch,
    builtins or the course's test helpers, shadowing a helper's name, defining
    ``__eq__``, reaching into ``sys.modules`` or the garbage collector, writing to raw
@@ -21,7 +13,6 @@ Two layers:
 from __future__ import annotations
 
 import ast
-import secrets
 
 #: (module, attribute) pairs whose identity tests depend on.
 PROTECTED = (
@@ -42,73 +33,6 @@ MODULE_ALIASES = {"np": "numpy", "numpy": "numpy", "math": "math", "torch": "tor
 RAW_IO_CALLS = ("os.write", "os.writev", "os.fdopen", "os.dup2", "sys._getframe", "inspect.currentframe",
                 "inspect.stack", "os.open")
 HELPER_NAMES = {attr for mod, attr in PROTECTED if mod == "coursekit.checks"} | {"allclose", "isclose"}
-
-
-def guard_cells() -> tuple[str, str, str]:
-    """Source of (the capture cell, the line that starts every test cell, the random tag)."""
-    tag = "_ag_" + secrets.token_hex(6)
-    capture = f'''\
-def {tag}_make():
-    import builtins as _b, importlib as _il, sys as _sys
-    _saved = {{}}
-    for _mod, _attr in {PROTECTED!r}:
-        try:
-            _m = _il.import_module(_mod)
-            _saved[(_mod, _attr)] = (_m, getattr(_m, _attr))
-        except Exception:
-            pass
-    _tampered = []
-    _allowed = {{}}
-    def _allow(_globals, _names):
-        for _name in _names:
-            if _name in _globals:
-                _allowed[_name] = _globals[_name]
-    def _restore(_globals):
-        for (_mod, _attr), (_m, _orig) in _saved.items():
-            _cur = _sys.modules.get(_mod, _m)
-            if getattr(_cur, _attr, None) is not _orig or getattr(_m, _attr, None) is not _orig:
-                _tampered.append(_mod + "." + _attr)
-                setattr(_m, _attr, _orig)
-                if _cur is not _m:
-                    setattr(_cur, _attr, _orig)
-            _expected = _allowed.get(_attr, _orig)
-            if _mod == "coursekit.checks" and _attr in _globals and _globals[_attr] is not _expected:
-                _tampered.append(_attr)
-                _globals[_attr] = _expected
-    return _restore, _tampered, _allow
-{tag}_restore, {tag}_tampered, {tag}_allow = {tag}_make()
-del {tag}_make
-'''
-    prologue = f"{tag}_restore(globals())\n"
-    return capture, prologue, tag
-
-
-def setup_epilogue(code: str, tag: str) -> str:
-    """Line to append to a read-only setup cell that binds a test helper's name itself.
-
-    A setup cell may import, say, ``rel_error`` from another coursekit module: that
-    binding is the course's own, so the guard restores it (not coursekit.checks') and
-    does not report it. Returns '' when the cell binds no helper name.
-    """
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return ""
-    bound = set()
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, ast.Assign):
-            bound |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            bound.add(node.name)
-    names = sorted(bound & {attr for mod, attr in PROTECTED if mod == "coursekit.checks"})
-    return f"\n{tag}_allow(globals(), {tuple(names)!r})\n" if names else ""
-
-
-def tampered_expression(tag: str) -> str:
-    """Python expression (evaluated in the kernel at the end) listing what was restored."""
-    return f"sorted(set({tag}_tampered))"
 
 
 # --------------------------------------------------------------------------- static scan

@@ -1,169 +1,277 @@
-"""Where a submission's code runs: a forked process, locked down when the machine allows it.
+"""Where students' code runs: a zygote inside bubblewrap, one sandboxed kernel per submission.
 
-:func:`start` forks the grading process into a chain of three processes::
+:class:`Zygote` starts, once per batch, ``python -m autograder.zygote`` (see there)
+under Debian's bubblewrap (``bwrap``) with:
 
-    grading process -> relay -> relay -> kernel (runs the student's cells)
+- a file system view that holds only what a kernel needs, read-only: ``/usr`` and the
+  system libraries, a few files of ``/etc``, the Python installation and the course's
+  virtual environment, and the two course packages (``coursekit``, ``autograder``).
+  ``solutions/``, the submissions, the results and the gradebook are not in it at all;
+- no network but its own loopback (``--unshare-net``), its own PID, IPC and UTS
+  namespaces, and a user namespace, so it works for an ordinary Linux account
+  (unprivileged user namespaces) as well as for root;
+- a private ``/tmp``; inside it each submission then gets its own namespaces and a
+  tmpfs of :data:`SCRATCH_BYTES` for its scratch folder, ``/tmp`` and ``/dev/shm``.
 
-The kernel is a *fork*, not a new interpreter: the modules the grading process
-has already imported (numpy, torch, IPython: preloaded once per batch, see
-:mod:`autograder.batch`) cost it nothing, where a fresh Jupyter kernel spends
-seconds importing them for every student.
+The zygote forks one kernel per :meth:`Zygote.connect`. Each kernel's process count is
+bounded: in a ``pids`` cgroup (with ``pids.max`` = :data:`MAX_PROCESSES`) where the
+grader may create one (root), else by ``RLIMIT_NPROC`` in the kernel's own user
+namespace. Its memory is bounded by ``RLIMIT_DATA``.
 
-With Linux namespaces (root, or a container that allows them) the first relay
-moves into its own mount namespace, makes every file system read-only except the
-scratch folder (``sandbox_mounts.sh``) and starts a PID namespace; the second
-relay is that namespace's PID 1 with its own ``/proc``; the kernel then drops
-every capability. The kernel cannot delete or rewrite the gradebook, the
-submissions, other students' results or the course files, and it cannot see or
-signal any other process. Otherwise the chain runs as plain processes (still in a
-scratch working directory, with the memory limit). :func:`mode` says which, and
-the grades report states it.
-
-The relays pass SIGINT on to the kernel (how a cell past its time limit is
-interrupted) and exit with the kernel's status. Every process also inherits the
-memory limit (``RLIMIT_DATA``, :func:`limit_memory`): a memory bomb raises
-MemoryError in the student's code instead of taking the machine down.
+Without bubblewrap (or where the machine refuses user namespaces) :func:`available`
+says why, and grading refuses to start unless the instructor asks for
+``--no-sandbox``: the kernels are then plain processes.
 """
 from __future__ import annotations
 
-import ctypes
-import errno
 import functools
+import json
 import os
-import resource
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
-import traceback
+import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-MOUNTS_SCRIPT = Path(__file__).resolve().parent / "sandbox_mounts.sh"
-DEFAULT_MEMORY_LIMIT = 4 << 30
-
-CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
-CAPABILITY_VERSION_3 = 0x20080522
-EXIT_SETUP_FAILED = 70
+COURSE_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MEMORY_LIMIT = 4 << 30     # RLIMIT_DATA of a kernel (bytes)
+SCRATCH_BYTES = 512 << 20          # tmpfs for a kernel's scratch folder, /tmp and /dev/shm
+MAX_PROCESSES = 256                # processes and threads a kernel may run at once
+START_LIMIT = 60.0                 # seconds for the zygote (or a kernel) to be up
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd",
+             "group", "hosts", "fonts", "mime.types", "ssl/certs", "alternatives", "matplotlibrc")
 
 
-def _libc():
-    return ctypes.CDLL(None, use_errno=True)
+class SandboxUnavailable(RuntimeError):
+    """This machine cannot isolate kernels (the message says why)."""
 
 
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+def bwrap_command(python: str, args: list[str]) -> list[str]:
+    """The bubblewrap command line that runs ``python args`` in the zygote's sandbox."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        raise SandboxUnavailable("bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)")
+    cmd = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
+           "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
+           "--setenv", "HOME", "/tmp", "--setenv", "PYTHONHASHSEED", "0", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
+    for var in ("OPENBLAS_CORETYPE", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS"):
+        if os.environ.get(var):  # math-library settings of the grading run apply to kernels too
+            cmd += ["--setenv", var, os.environ[var]]
+    for path in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"):
+        if os.path.lexists(path):
+            cmd += ["--ro-bind", path, path] if not os.path.islink(path) else ["--symlink", os.readlink(path), path]
+    for name in ETC_FILES:
+        cmd += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    prefixes = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.prefix)}
+    for prefix in sorted(prefixes):
+        if not str(prefix).startswith(("/usr/", "/lib")):
+            cmd += ["--ro-bind", str(prefix), str(prefix)]
+    for package in ("coursekit", "autograder"):
+        path = COURSE_ROOT / package
+        cmd += ["--ro-bind", str(path), str(path)]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp"]
+    return cmd + [python, *args]
 
 
-def _enter_mount_namespace(workdir: Path) -> None:
-    """This process gets its own mounts: all read-only except ``workdir`` (see sandbox_mounts.sh)."""
-    _check(_libc().unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    subprocess.run(["sh", str(MOUNTS_SCRIPT), str(workdir)], check=True, stdin=subprocess.DEVNULL)
+class ProcessCgroup:
+    """A ``pids`` cgroup that bounds a kernel's process count (needs write access to cgroupfs)."""
 
+    ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")
 
-def _mount_proc() -> None:
-    """A /proc that shows only this PID namespace (call it from the namespace's PID 1)."""
-    _check(_libc().mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount /proc")
+    def __init__(self, limit: int):
+        self.path: Path | None = None
+        for root in map(Path, self.ROOTS):
+            if not (root / "cgroup.procs").exists():
+                continue
+            if root.name != "pids" and "pids" not in (root / "cgroup.controllers").read_text(errors="replace"):
+                continue
+            path = root / f"autograder-{uuid.uuid4().hex[:12]}"
+            try:
+                path.mkdir()
+                (path / "pids.max").write_text(str(limit))
+                self.path = path
+                return
+            except OSError:
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
 
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def _drop_capabilities() -> None:
-    """No capability now, none to regain through exec, and no privilege through setuid files."""
-    libc = _libc()
-    cap = 0
-    while libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
-        cap += 1
-    if ctypes.get_errno() != errno.EINVAL:  # EINVAL: past the last capability, all dropped
-        _check(-1, "prctl(PR_CAPBSET_DROP)")
-    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)  # EINVAL on kernels without ambient caps
-    header, data = _CapHeader(CAPABILITY_VERSION_3, 0), (_CapData * 2)()
-    _check(libc.capset(ctypes.byref(header), data), "capset")
-    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
-
-
-def _relay(child: int) -> int:
-    """Pass SIGINT on to ``child``, reap every process that ends here, return ``child``'s exit code."""
-    def forward(signum, frame):
+    def add(self, pid: int) -> bool:
+        if self.path is None:
+            return False
         try:
-            os.kill(child, signal.SIGINT)
-        except ProcessLookupError:  # it has just ended
+            (self.path / "cgroup.procs").write_text(str(pid))
+            return True
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        if self.path is None:
+            return
+        for _ in range(50):
+            try:
+                for pid in (self.path / "cgroup.procs").read_text().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                self.path.rmdir()
+                break
+            except OSError:
+                time.sleep(0.02)
+        self.path = None
+
+
+@functools.lru_cache(maxsize=1)
+def cgroups_writable() -> bool:
+    group = ProcessCgroup(1)
+    ok = group.path is not None
+    group.close()
+    return ok
+
+
+class KernelProcess:
+    """The grader's handle on one sandboxed kernel: its channel and its init process."""
+
+    def __init__(self, sock: socket.socket, init_pid: int, cgroup: ProcessCgroup | None):
+        self.sock, self.init_pid, self.cgroup = sock, init_pid, cgroup
+
+    def interrupt(self) -> None:
+        try:
+            os.kill(self.init_pid, signal.SIGINT)  # the init process passes it on to the kernel
+        except ProcessLookupError:
             pass
 
-    signal.signal(signal.SIGINT, forward)
-    while True:
+    def kill(self) -> None:
+        for kill in (os.killpg, os.kill):  # the session (no PID namespace) and the init process
+            try:
+                kill(self.init_pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def close(self) -> None:
+        self.kill()
         try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return EXIT_SETUP_FAILED
-        if pid == child:
-            return os.waitstatus_to_exitcode(status) % 256
+            self.sock.close()
+        except OSError:
+            pass
+        if self.cgroup is not None:
+            self.cgroup.close()
 
 
-def _forked(body: Callable[[], int]) -> int:
-    """Fork; the child runs ``body`` and exits with its code, never returning here. Returns the child's PID."""
-    pid = os.fork()
-    if pid:
-        return pid
-    code = EXIT_SETUP_FAILED
-    try:
-        code = body()
-    except BaseException:  # noqa: BLE001 - a forked child must never unwind into its parent's code
-        traceback.print_exc()
-    finally:
-        sys.stderr.flush()
-        os._exit(code)
+@dataclass(frozen=True)
+class ZygoteAddress:
+    """Where a zygote listens; :meth:`connect` starts a kernel for one submission."""
+
+    path: str
+    sandboxed: bool
+
+    def connect(self, threads: int | None = None, memory: int = DEFAULT_MEMORY_LIMIT,
+                workdir: str | None = None) -> KernelProcess:
+        """A fresh kernel for one submission (its channel is ready for :mod:`autograder.remote`)."""
+        cgroup = ProcessCgroup(MAX_PROCESSES) if self.sandboxed and cgroups_writable() else None
+        spec = {"threads": threads, "memory": memory, "scratch": SCRATCH_BYTES,
+                "nproc": None if (cgroup and cgroup.path) or not self.sandboxed else MAX_PROCESSES,
+                "workdir": workdir}
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(START_LIMIT)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        sock.connect(self.path)
+        sock.sendall(json.dumps(spec).encode() + b"\n")
+        data, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(struct.calcsize("3i")))
+        pid = None
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = struct.unpack("3i", payload[:struct.calcsize("3i")])[0]
+        if data != b"P" or not pid:
+            sock.close()
+            raise RuntimeError("the grading kernel did not start")
+        if cgroup is not None and cgroup.path is not None and not cgroup.add(pid):
+            cgroup.close()
+            cgroup = None
+        sock.sendall(b"G")
+        sock.settimeout(None)
+        return KernelProcess(sock, pid, cgroup)
 
 
-def start(workdir: Path, sandboxed: bool, kernel: Callable[[], int]) -> int:
-    """Fork the chain ``relay -> relay -> kernel`` that runs ``kernel()``; returns the first relay's PID.
+class Zygote:
+    """One zygote process per batch (see the module docstring); :meth:`connect` gives a kernel."""
 
-    Send SIGINT to that PID to interrupt the kernel; its exit status is the kernel's
-    (70 when the sandbox could not be set up). Kill the whole tree with :func:`kill_tree`.
-    """
-    def pid1() -> int:
+    def __init__(self, sandboxed: bool, preload: list[str] = (), threads: int | None = None):
+        self.sandboxed = sandboxed
+        self.dir = tempfile.mkdtemp(prefix="autograde-zygote-")
+        os.chmod(self.dir, 0o700)
+        self.address_path = os.path.join(self.dir, "zygote.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.address_path)
+        listener.listen(64)
+        python = str(Path(sys.prefix) / "bin" / "python")
+        args = ["-m", "autograder.zygote", "--listen-fd", str(listener.fileno()), "--preload", ",".join(preload)]
+        env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
+        if threads:
+            env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
         if sandboxed:
-            _mount_proc()
+            cmd = bwrap_command(python, args + ["--isolate"])
+            for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND"):
+                if var in env:
+                    cmd[cmd.index("--clearenv") + 1:cmd.index("--clearenv") + 1] = ["--setenv", var, env[var]]
+        else:
+            cmd = [python, *args]
+        self.log = os.path.join(self.dir, "zygote-stderr.txt")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(cmd, pass_fds=[listener.fileno()], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=log, env=env,
+                                         cwd=self.dir, start_new_session=True)
+        listener.close()
+        line = self.proc.stdout.readline()
+        if b"zygote ready" not in line:
+            self.proc.wait(timeout=START_LIMIT) if self.proc.poll() is None else None
+            err = Path(self.log).read_text(errors="replace")[-2000:]
+            self.close()
+            raise SandboxUnavailable(f"the kernel sandbox did not start ({err.strip()[-500:] or 'no output'})")
 
-        def locked_kernel() -> int:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            if sandboxed:
-                _drop_capabilities()
-            return kernel()
-        return _relay(_forked(locked_kernel))
+    def address(self) -> "ZygoteAddress":
+        """What a (forked) grading process needs to get kernels from this zygote."""
+        return ZygoteAddress(self.address_path, self.sandboxed)
 
-    def outer() -> int:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the relay knows its child
-        if sandboxed:
-            _enter_mount_namespace(workdir)
-            _check(_libc().unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
-        return _relay(_forked(pid1))
+    def connect(self, **kwargs) -> KernelProcess:
+        return self.address().connect(**kwargs)
 
-    if not hasattr(os, "fork"):
-        raise RuntimeError("the grader forks its kernels: run it on Linux or macOS (on Windows, in WSL); "
-                           "the notebook's own cells run the same visible tests")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    return _forked(outer)
+    def close(self) -> None:
+        if getattr(self, "proc", None) is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def wait(pid: int) -> int | None:
-    """Reap ``pid`` (a child started by :func:`start`); its exit code (None: :func:`kill_tree` reaped it)."""
-    try:
-        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    except ChildProcessError:
-        return None
+def memory_note() -> str:
+    return (f"memory {DEFAULT_MEMORY_LIMIT >> 30} GiB (RLIMIT_DATA), {MAX_PROCESSES} processes, "
+            f"{SCRATCH_BYTES >> 20} MiB of scratch, /tmp and /dev/shm (tmpfs)")
+
+
+def describe(sandboxed: bool) -> str:
+    if sandboxed:
+        return ("sandboxed kernels (bubblewrap: read-only view without solutions/ or other submissions, "
+                "no network, own PID/IPC namespaces, no capabilities; " + memory_note() + ")")
+    return "NO SANDBOX (--no-sandbox): kernels ran as plain processes with the instructor's rights"
+
+
+def limit_memory(limit_bytes: int = DEFAULT_MEMORY_LIMIT) -> None:
+    """Cap this process's (and its future children's) data segment at ``limit_bytes``."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_DATA, (limit_bytes, limit_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def kill_tree(pid: int | None = None) -> None:
@@ -184,45 +292,3 @@ def kill_tree(pid: int | None = None) -> None:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(procs, timeout=10)
-
-
-@functools.lru_cache(maxsize=1)
-def namespaces_available() -> bool:
-    """Can this machine lock a kernel down? (probed once: a write outside the scratch folder must fail)."""
-    if sys.platform != "linux" or not shutil.which("mount"):
-        return False
-    with tempfile.TemporaryDirectory(prefix="autograde-probe-") as work:
-        outside = Path(tempfile.gettempdir()) / f"autograde-probe-{os.getpid()}"
-
-        def probe() -> int:
-            try:
-                open(outside, "w").close()
-            except OSError as err:
-                if err.errno != errno.EROFS:
-                    return 2
-                caps = [ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("CapEff")]
-                return 0 if caps and int(caps[0].split()[1], 16) == 0 and os.getpid() == 2 else 3
-            return 1
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        saved = os.dup(2)
-        os.dup2(devnull, 2)  # an unprivileged machine fails loudly in the first relay: not worth showing
-        try:
-            pid = start(Path(work), True, probe)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            os.close(devnull)
-        ok = wait(pid) == 0
-        escaped = outside.exists()
-        outside.unlink(missing_ok=True)
-        return ok and not escaped
-
-
-def mode() -> str:
-    return "namespaces (read-only file systems, own PID space)" if namespaces_available() else "process"
-
-
-def limit_memory(limit_bytes: int = DEFAULT_MEMORY_LIMIT) -> None:
-    """Cap this process's (and its future children's) data segment at ``limit_bytes``."""
-    resource.setrlimit(resource.RLIMIT_DATA, (limit_bytes, limit_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -38,7 +38,8 @@ def to_float64(value, name: str) -> _np.ndarray:
         except Exception as err:  # noqa: BLE001 - any failure is the student's value
             raise AssertionError(f"{name} is a {type(value).__name__} that cannot be read as numbers ({err}).")
     if not isinstance(value, (_ndarray, numbers.Number, list, tuple)) and not type(value).__module__.startswith("numpy"):
-        raise AssertionError(f"{name} should be a NumPy array (or a number), not a {type(value).__name__}.")
+        kind = value.student_type() if hasattr(type(value), "student_type") else type(value).__name__
+        raise AssertionError(f"{name} should be a NumPy array (or a number), not a {kind}.")
     try:
         arr = _asarray(value, dtype=_float64).copy()
     except (TypeError, ValueError) as err:

@@ -3,7 +3,12 @@ release of homework 2, graded in one unattended batch.
 
 Every case is a student's notebook: the released student version with the
 instructor's solution code filled in (a perfect student), then damaged the way
-real submissions are, or carrying a known cheat, or misbehaving at run time.
+real submissions are, or carrying a known cheat, or misbehaving at run time; or the
+untouched student version (every part a stub) with an ATTACK on the grader appended
+to its first solution cell, one per class of attack a student who reads this grader
+could try. An attack that worked would turn its stubs into points (it then defines a
+correct ``corr1d``), so each attack's expected score is 0, and the test also checks the
+machine for what it could have left behind.
 Each case's expected score is written down below (homework 2 is worth 12 points:
 corr1d 1, conv1d 1, corr2d 2, conv2d 2, toeplitz_1d 2, sobel_edge_energy 2,
 make_sobel_conv 2) and asserted, together with what the report must say.
@@ -19,12 +24,14 @@ import pytest
 
 from autograder.batch import grade_folder, source_notebook
 from autograder.parts import is_solution_cell, is_test_cell, nbgrader_meta, read_parts
-from autograder.sandbox import namespaces_available
+from autograder.sandbox import SandboxUnavailable, Zygote
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "hw2_convolution"
 CELL_TIMEOUT = 30.0
 
+CORRECT_CORR1D = ("def corr1d(x, w):\n    x, w = np.asarray(x, float), np.asarray(w, float)\n"
+                  "    return np.array([np.dot(w, x[i:i + len(w)]) for i in range(len(x) - len(w) + 1)])\n")
 WRONG_CORR1D = "def corr1d(x, w):\n    return np.zeros(len(x) - len(w) + 1)\n"
 ALWAYS_EQUAL = ("class _Anything:\n    def __eq__(self, other):\n        return True\n\n"
                 "    def __ne__(self, other):\n        return False\n\n"
@@ -56,11 +63,155 @@ EXPECTED = {
     "duplicate":              (12, set(), ["duplicate submission"]),
     "not_a_notebook":         (0, "all", ["not a readable notebook"]),
     "corrupt_json":           (0, "all", ["not a readable notebook"]),
+    # attacks on the grader, appended to the untouched stubs (see ATTACKS): 0 points each
+    **{f"attack_{name}": (0, "all", []) for name in (
+        "forges_replies", "replaces_the_shell", "reads_solutions", "mutates_helper_in_place",
+        "patches_captured_internals", "reads_hidden_tests_from_memory", "connects_to_loopback",
+        "writes_dev_shm_and_tmp", "fills_scratch", "fork_bomb", "reads_other_submissions")},
+    "=HYPERLINK(\"evil.example\",\"x\")": (12, set(), []),
 }
 
 
-SANDBOXED = os.geteuid() == 0 and namespaces_available()
-CASES = {c: e for c, e in EXPECTED.items() if SANDBOXED or c != "deletes_files"}
+def _sandbox_works() -> bool:
+    try:
+        Zygote(True).close()
+        return True
+    except SandboxUnavailable:
+        return False
+
+
+SANDBOXED = _sandbox_works()
+CASES = EXPECTED
+MARKER = f"autograder-attack-{os.getpid()}"
+
+# Each attack runs after the stub's own definitions; ``breach()`` marks success by defining a
+# correct corr1d (worth 1 point), so a working attack shows up as a score above 0.
+ATTACKS = {
+    "forges_replies": """
+import os, json, struct
+def _frame(header):
+    head = json.dumps({**header, "v": {"ok": True}, "blobs": 0}).encode()
+    return struct.pack("<Q", len(head)) + head
+for _fd in range(3, 64):
+    try:
+        for _n in range(1, 400):
+            os.write(_fd, _frame({"re": _n}))
+    except OSError:
+        pass
+""",
+    "replaces_the_shell": """
+_ip = get_ipython()
+_ip.run_cell = lambda *a, **k: None
+_ip.run_code = lambda *a, **k: False
+_ip.ex = _ip.ev = lambda *a, **k: None
+import builtins
+builtins.__import__ = lambda *a, **k: None
+""",
+    "reads_solutions": """
+import os, glob, json
+import coursekit
+_root = os.path.dirname(os.path.dirname(coursekit.__file__))
+for _path in glob.glob(os.path.join(_root, "solutions", "*", "*.ipynb")) + [os.path.join(_root, "solutions/hw2_convolution/hw2_convolution.ipynb")]:
+    try:
+        for _c in json.load(open(_path))["cells"]:
+            if _c.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                exec("".join(_c["source"]), globals())
+    except Exception:
+        pass
+""",
+    "mutates_helper_in_place": """
+import coursekit.checks as _c
+_c.check_close.__code__ = (lambda *a, **k: 0.0).__code__
+_c.check_shape.__code__ = (lambda v, s, n: v).__code__
+_c.rel_error.__code__ = (lambda a, b: 0.0).__code__
+import numpy as _np
+_np.testing.assert_allclose.__code__ = (lambda *a, **k: None).__code__
+def corr1d(x, w):
+    return [0.0] * (len(x) - len(w) + 1)
+""",
+    "patches_captured_internals": """
+import coursekit.checks as _c
+_c._abs = lambda x: 0 * x
+_c._max = lambda *a, **k: 0.0
+_c._isfinite = lambda x: True
+def corr1d(x, w):
+    return [0.0] * (len(x) - len(w) + 1)
+""",
+    "reads_hidden_tests_from_memory": """
+import gc, sys
+def _found():
+    needles = ("BEGIN HIDDEN TESTS", "default_rng(201)", "_check_1d")
+    for _o in gc.get_objects():
+        try:
+            if isinstance(_o, str) and any(n in _o for n in needles):
+                return True
+            if isinstance(_o, dict):
+                for _v in list(_o.values()):
+                    if isinstance(_v, str) and any(n in _v for n in needles):
+                        return True
+        except Exception:
+            pass
+    return False
+if _found():
+    open("/dev/shm/MARKER-hidden", "w").write("leak")
+    breach()
+""",
+    "connects_to_loopback": """
+import socket
+try:
+    _s = socket.create_connection(("127.0.0.1", PORT), timeout=2)
+    _s.sendall(b"hello from a student's kernel")
+    breach()
+except OSError:
+    pass
+""",
+    "writes_dev_shm_and_tmp": """
+for _path in ("/dev/shm/MARKER-shm", "/tmp/MARKER-tmp"):
+    try:
+        open(_path, "w").write("left behind")
+    except OSError:
+        pass
+""",
+    "fills_scratch": """
+_written = 0
+try:
+    with open("big.bin", "wb") as _fh:
+        for _ in range(32):
+            _fh.write(bytes(64 << 20))
+            _written += 64 << 20
+except OSError:
+    pass
+if _written >= (1 << 30):
+    breach()
+""",
+    "fork_bomb": """
+import os, time
+_kids = 0
+try:
+    for _ in range(1500):
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        _kids += 1
+except OSError:
+    pass
+if _kids >= 1000:
+    breach()
+""",
+    "reads_other_submissions": """
+import os
+try:
+    os.listdir(SUBMISSIONS)
+    breach()
+except OSError:
+    pass
+""",
+}
+
+
+def attack_source(name: str, port: int, submissions: Path) -> str:
+    body = ATTACKS[name].replace("MARKER", MARKER).replace("PORT", str(port)).replace("SUBMISSIONS", repr(str(submissions)))
+    return f"\ndef breach():\n    exec({CORRECT_CORR1D!r}, globals())\n" + body
 
 
 def report_block(report: str, student: str) -> str:
@@ -99,7 +250,12 @@ def prepend(nb, grade_id, code):
     return nb
 
 
-def build_class(folder: Path, protected: list[Path]) -> None:
+def released_stub():
+    (release,) = sorted((ROOT / "exercises" / ASSIGNMENT).glob("*.ipynb"))
+    return nbformat.read(release, as_version=4)
+
+
+def build_class(folder: Path, protected: list[Path], port: int = 0) -> None:
     def save(name, nb):
         nbformat.write(nb, folder / f"{name}.ipynb")
 
@@ -167,11 +323,17 @@ def build_class(folder: Path, protected: list[Path]) -> None:
     save("memory_bomb", prepend(perfect_student(), "toeplitz_1d",
                                 "def _bomb():\n    hog = []\n    while True:\n        hog.append(bytes(10**8))\n_bomb()\n"))
     targets = ", ".join(repr(str(p)) for p in protected)
-    if SANDBOXED:  # without the sandbox this case would really delete the files
-        save("deletes_files", prepend(perfect_student(), "corr1d",
-                                      f"import os, shutil\nfor _p in [{targets}]:\n"
-                                      "    shutil.rmtree(_p, ignore_errors=True)\n"
-                                      "    try:\n        os.remove(_p)\n    except OSError:\n        pass\n"))
+    assert SANDBOXED, "the grading tests need the bubblewrap sandbox (make setup installs bubblewrap)"
+    save("deletes_files", prepend(perfect_student(), "corr1d",
+                                  f"import os, shutil\nfor _p in [{targets}]:\n"
+                                  "    shutil.rmtree(_p, ignore_errors=True)\n"
+                                  "    try:\n        os.remove(_p)\n    except OSError:\n        pass\n"))
+    for name in ATTACKS:
+        nb = released_stub()
+        cell = cell_of(nb, "corr1d")
+        cell.source = cell.source + attack_source(name, port, folder)
+        save(f"attack_{name}", nb)
+    save('=HYPERLINK("evil.example","x")', perfect_student())
     save("changes_directory", prepend(perfect_student(), "corr1d", "import os\nos.chdir('/')\n"))
 
     nbformat.write(perfect_student(), folder / "duplicate.ipynb")
@@ -184,21 +346,59 @@ def build_class(folder: Path, protected: list[Path]) -> None:
     (folder / "corrupt_json.ipynb").write_text(json.dumps(nbformat.v4.new_notebook())[:-20])
 
 
+class Listener:
+    """A TCP server on the grading machine's 127.0.0.1 that counts connections (none may come)."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port, self.connections, self.stop = self.sock.getsockname()[1], 0, False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.connections += 1
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
+    import psutil
+
     base = tmp_path_factory.mktemp("class")
     subs, out = base / "submissions", base / "graded"
     subs.mkdir()
     instructor_file = base / "instructor_notes.txt"
     instructor_file.write_text("do not delete")
-    build_class(subs, protected=[out, subs, instructor_file, base / "gradebook.db"])
+    listener = Listener()
+    build_class(subs, protected=[out, subs, instructor_file, base / "gradebook.db"], port=listener.port)
+    processes_before = len(psutil.pids())
     start = time.perf_counter()
-    code = grade_folder(ASSIGNMENT, subs, out, workers=2, cell_timeout=CELL_TIMEOUT, progress=False,
-                        db_url=f"sqlite:///{base / 'gradebook.db'}")
+    try:
+        code = grade_folder(ASSIGNMENT, subs, out, workers=2, cell_timeout=CELL_TIMEOUT, progress=False,
+                            db_url=f"sqlite:///{base / 'gradebook.db'}")
+    finally:
+        listener.close()
     seconds = time.perf_counter() - start
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     return dict(code=code, results=results, out=out, subs=subs, base=base, seconds=seconds,
-                instructor_file=instructor_file)
+                instructor_file=instructor_file, connections=listener.connections,
+                processes=(processes_before, len(psutil.pids())))
 
 
 def test_the_corpus_is_the_one_written_down(graded_class):
@@ -220,9 +420,12 @@ def test_each_case_gets_its_expected_score(graded_class, case):
         assert words in student_block, f"report.txt does not say {words!r} for {case}"
 
 
-def test_only_cheats_are_flagged_for_review(graded_class):
+def test_known_cheats_are_flagged_for_review(graded_class):
+    """The static scan is a flag for a person, never a defence: the classic cheats are flagged,
+    honest work is not (attacks may or may not be: their scores above say they gained nothing)."""
     flagged = {case for case, r in graded_class["results"].items() if r.get("flags")}
-    assert flagged == {"cheat_always_equal", "cheat_rebinds_helper", "cheat_patches_numpy"}
+    assert {"cheat_always_equal", "cheat_rebinds_helper", "cheat_patches_numpy"} <= flagged
+    assert not flagged & {c for c in CASES if not c.startswith(("cheat_", "attack_"))}
     rows = {r["student"]: r for r in csv.DictReader(open(graded_class["out"] / "grades.csv"))}
     assert all(bool(rows[c]["review"]) == (c in flagged) for c in rows)
 
@@ -234,9 +437,7 @@ def test_the_batch_finished_and_its_exit_code_names_the_unreadable_uploads(grade
 
 
 def test_nothing_a_submission_did_touched_the_instructor_or_other_students(graded_class):
-    if os.geteuid() != 0:
-        pytest.skip("kernels run in the read-only namespace sandbox only as root (or in a container granting it)")
-    assert namespaces_available()
+    assert SANDBOXED
     assert graded_class["instructor_file"].read_text() == "do not delete"
     assert (graded_class["subs"] / "perfect.ipynb").exists()
     assert (graded_class["base"] / "gradebook.db").exists()
@@ -275,3 +476,22 @@ def test_reconciled_notebooks_restore_the_release(graded_class):
     added = nbformat.read(graded_class["out"] / "reconciled" / "added_cells.ipynb", as_version=4)
     tail = [c.source for c in added.cells[len(release.cells):]]
     assert tail[0].startswith("## Cells you added") and "raise SystemExit('my scratch cell')" in tail
+
+
+def test_attacks_left_nothing_behind_on_the_grading_machine(graded_class):
+    """No connection reached the machine's loopback, no file landed in its /dev/shm or /tmp, no
+    forked process outlived its kernel, and the report says how kernels were isolated first."""
+    assert graded_class["connections"] == 0
+    for leftover in (f"/dev/shm/{MARKER}-shm", f"/dev/shm/{MARKER}-hidden", f"/tmp/{MARKER}-tmp"):
+        assert not os.path.exists(leftover), leftover
+    before, after = graded_class["processes"]
+    assert after <= before + 5, f"{after - before} processes outlived the batch"
+    first = (graded_class["out"] / "report.txt").read_text().splitlines()[0]
+    assert first.startswith("Isolation: sandboxed kernels (bubblewrap"), first
+
+
+def test_a_formula_in_a_students_name_is_not_a_formula_in_the_csv(graded_class):
+    rows = list(csv.reader(open(graded_class["out"] / "grades.csv")))
+    names = [row[0] for row in rows[1:]]
+    assert '\'=HYPERLINK("evil.example","x")' in names
+    assert not any(cell[:1] in "=+-@" for row in rows[1:] for cell in row if cell)
