@@ -33,7 +33,7 @@ from .execute import THREAD_VARIABLES
 from .grade import DEFAULT_CELL_TIMEOUT, child_main, setup_imports
 from .gradebook import GradebookWriter
 from .parts import read_parts
-from .sandbox import SandboxUnavailable, Zygote, describe, kill_tree
+from .sandbox import Zygote, describe, kill_tree
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ function; restoring the saved value rebinds the student's own object.
 from __future__ import annotations
 
 import builtins
-import importlib
 import keyword
 import sys
 
@@ -280,17 +279,3 @@ def is_data(value) -> bool:
     except wire.WireError:
         return False
     return not found
-
-
-def course_op(obj, name: str, *args, **kwargs):
-    """Run :mod:`coursekit.harness` operation ``name`` in the kernel that holds ``obj``."""
-    return obj._peer.ask("course_op", {"args": [obj, *args], "kwargs": kwargs}, name=name)
-
-
-def kernel_op(peer: TrustedPeer, name: str, *args, **kwargs):
-    """Run :mod:`coursekit.harness` operation ``name`` in the kernel of ``peer``."""
-    return peer.ask("course_op", {"args": list(args), "kwargs": kwargs}, name=name)
-
-
-def import_harness():
-    return importlib.import_module("coursekit.harness")

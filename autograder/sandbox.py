@@ -138,23 +138,40 @@ def cgroups_writable() -> bool:
 
 
 class KernelProcess:
-    """The grader's handle on one sandboxed kernel: its channel and its init process."""
+    """The grader's handle on one kernel: its channel, and its init process held by a pidfd
+    (a signal can never reach another process that has reused a dead init's PID)."""
 
     def __init__(self, sock: socket.socket, init_pid: int, cgroup: ProcessCgroup | None):
         self.sock, self.init_pid, self.cgroup = sock, init_pid, cgroup
-
-    def interrupt(self) -> None:
         try:
-            os.kill(self.init_pid, signal.SIGINT)  # the init process passes it on to the kernel
-        except ProcessLookupError:
-            pass
+            self.pidfd: int | None = os.pidfd_open(init_pid)
+        except (OSError, AttributeError):
+            self.pidfd = None
 
-    def kill(self) -> None:
-        for kill in (os.killpg, os.kill):  # the session (no PID namespace) and the init process
+    def alive(self) -> bool:
+        if self.pidfd is None:
+            return False
+        import select
+        return not select.select([self.pidfd], [], [], 0)[0]  # readable once the process has exited
+
+    def _signal(self, sig: int, group: bool = False) -> None:
+        if not self.alive():
+            return
+        if group:  # the init process leads the group of the kernel and what it started
             try:
-                kill(self.init_pid, signal.SIGKILL)
+                os.killpg(self.init_pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
+        try:
+            signal.pidfd_send_signal(self.pidfd, sig)
+        except (ProcessLookupError, OSError):
+            pass
+
+    def interrupt(self) -> None:
+        self._signal(signal.SIGINT)  # the init process passes it on to the kernel
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL, group=True)  # in a PID namespace, killing init ends them all
 
     def close(self) -> None:
         self.kill()
@@ -162,6 +179,9 @@ class KernelProcess:
             self.sock.close()
         except OSError:
             pass
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
         if self.cgroup is not None:
             self.cgroup.close()
 

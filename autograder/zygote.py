@@ -182,6 +182,7 @@ def _submission(conn: socket.socket, listener: socket.socket, isolated: bool) ->
         isolate(int(spec.get("scratch", 512 << 20)))
 
     def init() -> int:
+        os.setpgid(0, 0)  # the kernel and what it starts share this group (killed together)
         conn.send(b"P")  # the grader reads this process's PID from the socket credentials
         if conn.recv(1) != b"G":
             return EXIT_SETUP_FAILED
@@ -189,7 +190,7 @@ def _submission(conn: socket.socket, listener: socket.socket, isolated: bool) ->
 
     child = _forked(init)
     conn.close()
-    _, status = os.waitpid(child, 0)
+    os.waitpid(child, 0)
     return 0
 
 

@@ -49,10 +49,6 @@ def seed_everything(seed: int) -> None:
         _ask("seed_everything", seed)
 
 
-class Residual:
-    """Marker for :func:`build_module`: ``["Residual", body, shortcut]`` adds the two branches."""
-
-
 def _build(spec):
     import torch
     from torch import nn

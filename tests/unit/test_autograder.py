@@ -298,7 +298,6 @@ def test_forged_replies_cannot_pass_a_test_and_are_flagged(toy, tmp_path):
 
 def test_grading_refuses_to_start_without_a_sandbox_unless_told(toy, tmp_path, monkeypatch):
     import autograder.sandbox as sandbox
-    from autograder.__main__ import main
 
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)  # as if bubblewrap were missing
     folder = tmp_path / "subs"
