@@ -10,7 +10,12 @@ kernel's random generators, or run a module forward and backward use them:
 
 - :func:`build_module` builds a module from a data spec (layers of ``torch.nn``);
 - :func:`seed_everything` seeds ``random``, NumPy's global generator and torch;
-- :func:`forward_backward` runs a module on inputs and returns output and gradients.
+- :func:`forward_backward` runs a module on inputs and returns output and gradients;
+- :func:`forward_backward_checked` does the same with some torch functions switched off, and
+  reports an output that is not a tensor, or does not require grad, instead of failing;
+- :func:`gradcheck` runs ``torch.autograd.gradcheck`` on a module;
+- :func:`call_in_place` calls a function that works on its arguments in place and returns
+  them as the call left them.
 """
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ import random
 import numpy as np
 
 #: names the grader may run in a kernel (nothing else can be asked of it this way)
-KERNEL_OPERATIONS = {"build_module", "seed_everything", "forward_backward", "state_of"}
+KERNEL_OPERATIONS = {"build_module", "seed_everything", "forward_backward", "state_of",
+                     "forward_backward_checked", "gradcheck", "call_in_place"}
 
 _peer = None  # set by the grader in its trusted test process (autograder.execute)
 
@@ -111,3 +117,92 @@ def state_of(module):
     if _remote(module):
         return _ask("state_of", module)
     return {k: v.detach().double().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+class _Disabled:
+    """Replaces the torch functions named in ``names`` (e.g. ``"torch.nn.functional.conv2d"``) by one
+    that raises RuntimeError, for the duration of a ``with`` block."""
+
+    def __init__(self, names):
+        self.names, self.saved = [str(n) for n in names], []
+
+    def __enter__(self):
+        import importlib
+
+        for name in self.names:
+            module_name, _, attr = name.rpartition(".")
+            if not (module_name == "torch" or module_name.startswith("torch.")):
+                raise ValueError(f"{name!r} is not a torch function")
+            module = importlib.import_module(module_name)
+
+            def disabled(*args, _name=name, **kwargs):
+                raise RuntimeError(f"{_name} is switched off for this check")
+            self.saved.append((module, attr, getattr(module, attr)))
+            setattr(module, attr, disabled)
+        return self
+
+    def __exit__(self, *exc):
+        for module, attr, value in reversed(self.saved):
+            setattr(module, attr, value)
+        self.saved = []
+        return False
+
+
+def forward_backward_checked(module, *inputs, grad_output=None, disabled=()):
+    """:func:`forward_backward`, with the torch functions named in ``disabled`` raising RuntimeError
+    during the forward pass. Returns ``{"output", "output_type", "requires_grad", "input_grads",
+    "param_grads"}``: when the output is not a tensor (``output`` is then None) or does not require
+    grad, no backward pass runs and every gradient is None; a gradient that autograd leaves
+    empty is None."""
+    if _remote(module):
+        return _ask("forward_backward_checked", module, *inputs, grad_output=grad_output, disabled=list(disabled))
+    import torch
+
+    dtype = next((p.dtype for p in module.parameters()), torch.float64)
+    xs = [torch.tensor(np.asarray(x), dtype=dtype, requires_grad=True) for x in inputs]
+    for p in module.parameters():
+        p.grad = None
+    with _Disabled(disabled):
+        out = module(*xs)
+    as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()  # noqa: E731
+    result = {"output": None, "output_type": type(out).__name__, "requires_grad": False,
+              "input_grads": [None] * len(xs), "param_grads": {n: None for n, _ in module.named_parameters()}}
+    if not isinstance(out, torch.Tensor):
+        return result
+    result["output"], result["requires_grad"] = as64(out), bool(out.requires_grad)
+    if out.requires_grad:
+        g = torch.ones_like(out) if grad_output is None else torch.as_tensor(np.asarray(grad_output), dtype=out.dtype)
+        out.backward(g)
+        result["input_grads"] = [as64(x.grad) for x in xs]
+        result["param_grads"] = {n: as64(p.grad) for n, p in module.named_parameters()}
+    return result
+
+
+def gradcheck(module, *inputs, **kwargs) -> bool:
+    """``torch.autograd.gradcheck(module, inputs, raise_exception=False, **kwargs)`` on float64 copies
+    of ``inputs`` (arrays) that require grad: does autograd's gradient match finite differences?"""
+    if _remote(module):
+        return _ask("gradcheck", module, *inputs, **kwargs)
+    import torch
+
+    xs = tuple(torch.tensor(np.asarray(x), dtype=torch.float64, requires_grad=True) for x in inputs)
+    kwargs = {k: v for k, v in kwargs.items() if k in ("eps", "atol", "rtol")}
+    return bool(torch.autograd.gradcheck(module, xs, raise_exception=False, **kwargs))
+
+
+def call_in_place(func, *args, reader=None, target=None):
+    """Call ``func(*args)`` and return ``{"result", "args"}``: its answer, and the arguments as the
+    call left them (for functions that work on an array in place). With ``reader`` and ``target``
+    (argument positions), the function ``args[reader]`` is called, each time ``func`` calls it, on
+    ``args[target]`` itself, the caller's object, whatever ``func`` passes: it sees exactly the
+    changes ``func`` makes to that object. When grading, the call runs in the student's kernel."""
+    if _remote(func):
+        return _ask("call_in_place", func, *args, reader=reader, target=target)
+    args = list(args)
+    if reader is not None:
+        inner, shared = args[reader], args[target]
+        args[reader] = lambda *_, **__: inner(shared)
+    result = func(*args)
+    if reader is not None:
+        args[reader] = inner
+    return {"result": result, "args": args}
