@@ -65,9 +65,9 @@ WORKERS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity"
 # kernel between the cells of a notebook).
 PARALLEL = ["-n", str(WORKERS), "--dist", "loadfile"]
 # Longest pages first, so that the workers finish together.
-PAGES = ["book/08_normalization.ipynb", "book/07_modern_architectures.ipynb", "book/06_lenet5.ipynb",
-         "book/04_conv_layers.ipynb", "book/05_pooling.ipynb", "book/01_mlp_backprop.ipynb",
-         "book/03_sobel_v1.ipynb", "book/02_convolution_correlation.ipynb", "book/intro.ipynb"]
+PAGES = ["book/08_normalization.ipynb", "book/07_modern_architectures.ipynb", "book/01_mlp_backprop.ipynb",
+         "book/06_lenet5.ipynb", "book/05_pooling.ipynb", "book/03_sobel_v1.ipynb",
+         "book/02_convolution_correlation.ipynb", "book/04_conv_layers.ipynb", "book/intro.ipynb"]
 FULL_PAGES = ["book/06_lenet5.ipynb", "book/07_modern_architectures.ipynb", "book/08_normalization.ipynb"]
 
 
