@@ -40,7 +40,7 @@ it uses; set the same variables by hand to reproduce a failure:
     OMP_NUM_THREADS     one thread per kernel (the stored outputs use every core):
                         reductions (torch.sum) and NumPy's products change with it. The
                         pages and solutions stages run one kernel per core
-                        (pytest-xdist), so no core idles.
+                        (pytest-xdist), so no core idles; so does the release stage.
 
 `full-pages` executes chapters 6-8 with CONVNETS_FULL=1, which makes their
 configuration cells pick the full (GPU-size) configuration on a CPU, in nbval-lax
@@ -81,7 +81,7 @@ STAGES = {
     "pages": [*PARALLEL, "--nbval", "--nbval-sanitize-with", SANITIZE, "--nbval-cell-timeout", "900", *pages()],
     "book": ["tests/stages/test_book_build.py"],
     "solutions": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "600", "solutions"],
-    "release": ["tests/stages/test_release.py"],
+    "release": ["-n", str(WORKERS), "tests/stages/test_release.py"],  # independent tests: any worker
     "grading": ["tests/stages/test_grading.py", "tests/stages/test_grading_corpus.py"],
     "unit": ["tests/unit"],
 }
