@@ -68,3 +68,13 @@ def test_the_configuration_covers_blas_convolutions_and_threads():
     assert set(run_tests.PORTABILITY) == set(run_tests.VARIABLES)
     assert run_tests.PORTABILITY["OMP_NUM_THREADS"] == "1"
     assert run_tests.PORTABILITY["OPENBLAS_CORETYPE"] != run_tests.AMBIENT.get("OPENBLAS_CORETYPE")
+
+
+def test_full_pages_is_opt_in_and_forces_the_full_configuration():
+    """`python tools/run_tests.py full-pages`: chapters 6-8 with CONVNETS_FULL=1, every cell
+    must run and every assert hold (nbval-lax: the outputs differ from the stored ones)."""
+    assert "full-pages" not in run_tests.STAGES
+    assert run_tests.OPT_IN_ENV["full-pages"] == {"CONVNETS_FULL": "1"}
+    args = run_tests.OPT_IN["full-pages"]
+    assert "--nbval-lax" in args and "--nbval" not in args
+    assert all((ROOT / page).is_file() for page in run_tests.FULL_PAGES)
