@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make book   set up .venv and build the HTML book into _build/html
+#   make book   set up .venv and build the HTML book into _build/html (from the stored outputs)
 #   make test   set up .venv and run every test stage (see tools/run_tests.py)
 PYTHON ?= python3
 VENV   ?= .venv

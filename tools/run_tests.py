@@ -1,11 +1,17 @@
 """Every test of the course, stage by stage (``make test`` runs this).
 
-    a. book      the book builds with zero warnings; a raising cell fails a build
+    a. pages     nbval, compare mode, on every book page: each page is executed once,
+                 here, and its stored outputs must come out again (portability
+                 configuration, below); a raising cell fails the stage
+    b. book      the HTML book is built from the stored outputs that stage a has just
+                 proven (execute_notebooks: off) with zero warnings; no stored output
+                 is an error
        browser   headless Chromium reads that book page by page (maths, images, launch
                  buttons, search) and runs homework 1 in JupyterLab up to nbgrader's Validate
-    b. pages     nbval, compare mode, on every book page
-    c. solutions nbval on every solutions/ notebook (they run and pass their tests)
-    d. release   exercises/ equals a fresh nbgrader generation; setup cells in sync
+    c. solutions nbval-lax on every solutions/ notebook: every cell runs and every
+                 assert of its tests (hidden ones included) holds
+    d. release   exercises/ equals a fresh nbgrader generation; nbgrader's Validate
+                 flags the student version; setup cells in sync
     e. grading   solutions score full marks, exercises 0, buggy submissions lose
                  exactly their part, crashes and infinite loops are contained
     f. unit      the shared package and the grader's pieces
@@ -15,10 +21,39 @@ stages closes the run with the total count of tests. Stages run even after one
 fails, so one run shows everything that is broken. Exit code 0 only if all pass.
 
     python tools/run_tests.py [STAGE ...]     e.g. `python tools/run_tests.py unit grading`
+    python tools/run_tests.py full-pages      the opt-in slow stage (not in `make test`)
+
+Portability. The stored outputs of the pages are made with the default settings
+(tools/execute_notebook.py). Every stage here runs with the math libraries on OTHER
+kernels and another thread count (PORTABILITY below), so one execution of a page proves
+that its outputs reproduce on a machine with another CPU; the grading kernels inherit
+the same environment, so the grader's verdicts are proven the same way. On this
+course's machines each variable changes results (tests/unit/test_portability.py checks
+it, so the check cannot silently become a no-op). `make test` prints the configuration
+it uses; set the same variables by hand to reproduce a failure:
+
+    OPENBLAS_CORETYPE   NumPy's matrix products (OpenBLAS): a kernel other than the one
+                        OpenBLAS picks for this CPU (Sandybridge: AVX without FMA;
+                        Prescott where Sandybridge is the CPU's own)
+    ONEDNN_MAX_CPU_ISA  PyTorch's convolutions, forward and backward (oneDNN): SSE4.1
+                        code instead of the CPU's AVX2/AVX-512 code
+    MKL_CBWR            PyTorch's matrix products and Linear layers (MKL sgemm):
+                        MKL's portable code path instead of the CPU-specific one
+    OMP_NUM_THREADS     one thread per kernel (the stored outputs use every core):
+                        reductions (torch.sum) and NumPy's products change with it. The
+                        pages and solutions stages run one kernel per core
+                        (pytest-xdist), so no core idles; so does the release stage.
+
+`full-pages` executes chapters 6-8 with CONVNETS_FULL=1, which makes their
+configuration cells pick the full (GPU-size) configuration on a CPU, in nbval-lax
+mode (outputs differ from the stored ones by design; every cell must run and every
+assert must hold). It takes a long time on a CPU and is not part of `make test`.
 """
 from __future__ import annotations
 
+import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -27,16 +62,72 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SANITIZE = "tools/nbval_sanitize.cfg"
+WORKERS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+# One kernel per worker, every cell of a notebook in the same worker (nbval shares a
+# kernel between the cells of a notebook).
+PARALLEL = ["-n", str(WORKERS), "--dist", "loadfile"]
+# Longest pages first, so that the workers finish together.
+PAGES = ["book/08_normalization.ipynb", "book/07_modern_architectures.ipynb", "book/01_mlp_backprop.ipynb",
+         "book/06_lenet5.ipynb", "book/05_pooling.ipynb", "book/03_sobel_v1.ipynb",
+         "book/02_convolution_correlation.ipynb", "book/04_conv_layers.ipynb", "book/intro.ipynb"]
+FULL_PAGES = ["book/06_lenet5.ipynb", "book/07_modern_architectures.ipynb", "book/08_normalization.ipynb"]
+
+
+def pages() -> list[str]:
+    """Every notebook of book/, the known long ones first (a new page is not forgotten)."""
+    found = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "book").glob("*.ipynb"))
+    return [p for p in PAGES if p in found] + [p for p in found if p not in PAGES]
+
 
 STAGES = {
+    "pages": [*PARALLEL, "--nbval", "--nbval-sanitize-with", SANITIZE, "--nbval-cell-timeout", "900", *pages()],
     "book": ["tests/stages/test_book_build.py"],
     "browser": ["tests/stages/test_browser.py"],
-    "pages": ["--nbval", "--nbval-sanitize-with", SANITIZE, "--nbval-cell-timeout", "900", "book"],
-    "solutions": ["--nbval-lax", "--nbval-cell-timeout", "600", "solutions"],
-    "release": ["tests/stages/test_release.py"],
+    "solutions": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "600", "solutions"],
+    "release": ["-n", str(WORKERS), "tests/stages/test_release.py"],  # independent tests: any worker
     "grading": ["tests/stages/test_grading.py", "tests/stages/test_grading_corpus.py"],
     "unit": ["tests/unit"],
 }
+OPT_IN = {
+    "full-pages": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "36000", *FULL_PAGES],
+}
+OPT_IN_ENV = {"full-pages": {"CONVNETS_FULL": "1"}}
+
+
+VARIABLES = ("OPENBLAS_CORETYPE", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "OMP_NUM_THREADS")
+
+
+def openblas_coretype() -> str:
+    """An OpenBLAS kernel other than the one OpenBLAS uses here (the CPU's own, or the
+    ambient OPENBLAS_CORETYPE with which the stored outputs were made)."""
+    try:
+        import numpy  # noqa: F401 - loads OpenBLAS, so that threadpoolctl sees it
+        from threadpoolctl import threadpool_info
+        own = next((i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"), None)
+    except Exception:  # noqa: BLE001 - a driver without numpy still runs the tests
+        own = None
+    return "Prescott" if str(own).lower() in ("sandybridge", "prescott") else "Sandybridge"
+
+
+def portability() -> dict[str, str]:
+    """The environment of every stage: other kernels and another thread count (see above)."""
+    if "CONVNETS_PORTABILITY" in os.environ:  # inside a stage: the driver's choice
+        return json.loads(os.environ["CONVNETS_PORTABILITY"])
+    env = {"OMP_NUM_THREADS": "1"}
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        env.update(OPENBLAS_CORETYPE=openblas_coretype(), ONEDNN_MAX_CPU_ISA="SSE41", MKL_CBWR="COMPATIBLE")
+    return env
+
+
+def ambient() -> dict[str, str]:
+    """The values these variables have outside the test run (those of the stored outputs)."""
+    if "CONVNETS_AMBIENT" in os.environ:
+        return json.loads(os.environ["CONVNETS_AMBIENT"])
+    return {k: os.environ[k] for k in VARIABLES if k in os.environ}
+
+
+PORTABILITY = portability()
+AMBIENT = ambient()
 
 
 def count(junit: Path) -> tuple[int, int, int]:
@@ -52,23 +143,28 @@ def count(junit: Path) -> tuple[int, int, int]:
 
 
 def main(argv: list[str]) -> int:
+    known = {**STAGES, **OPT_IN}
     chosen = argv or list(STAGES)
-    unknown = [s for s in chosen if s not in STAGES]
+    unknown = [s for s in chosen if s not in known]
     if unknown:
-        print(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
+        print(f"unknown stage(s) {unknown}; choose from {list(known)}")
         return 2
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    env = dict(os.environ, PYTHONHASHSEED="0", **PORTABILITY)
+    env.update(CONVNETS_PORTABILITY=json.dumps(PORTABILITY), CONVNETS_AMBIENT=json.dumps(AMBIENT))
     env.pop("MPLBACKEND", None)  # the kernels must use the inline backend: pages store figures
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    print("portability configuration: " + " ".join(f"{k}={v}" for k, v in PORTABILITY.items())
+          + f"; {WORKERS} worker(s) for pages and solutions", flush=True)
     rows = []
     (ROOT / "_build").mkdir(exist_ok=True)
     for stage in chosen:
         junit = ROOT / "_build" / f"junit-{stage}.xml"
         junit.unlink(missing_ok=True)
-        print(f"\n===== stage {stage}: pytest {' '.join(STAGES[stage])}", flush=True)
+        print(f"\n===== stage {stage}: pytest {' '.join(known[stage])}", flush=True)
         start = time.perf_counter()
         code = subprocess.call([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-ra",
-                                f"--junitxml={junit}", *STAGES[stage]], cwd=ROOT, env=env)
+                                f"--junitxml={junit}", *known[stage]], cwd=ROOT,
+                               env=dict(env, **OPT_IN_ENV.get(stage, {})))
         seconds = time.perf_counter() - start
         passed, failed, skipped = count(junit)
         if code not in (0, 5) and failed == 0:

@@ -1,7 +1,10 @@
-"""Stage a: the published book. It builds into _build/html with zero warnings,
-every page of the table of contents is there, notebook pages carry Colab and
-Binder/JupyterHub launch buttons, citations resolve, and a cell that raises fails
-a build made with the same configuration."""
+"""Stage b: the published book. It is built from the outputs stored in the pages
+(`execute_notebooks: off`), which the pages stage (nbval) has just proven by executing
+every page once. The build has zero warnings, every page of the table of contents is
+there, notebook pages carry Colab and Binder/JupyterHub launch buttons, citations
+resolve. A raising cell cannot reach the HTML: the pages stage fails on it (checked
+here on a page that raises, with the pages stage's own options), and this stage refuses
+stored outputs that hold an error or do not come from one top-to-bottom run."""
 import shutil
 import subprocess
 import sys
@@ -10,6 +13,9 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import run_tests  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 JUPYTER_BOOK = str(Path(sys.executable).parent / "jupyter-book")
@@ -92,18 +98,77 @@ def test_citations_resolve_to_the_bibliography(book_build):
     assert "bibliography.html#id" in chapter, "chapter 1 cites no paper"
 
 
-def test_a_raising_cell_fails_the_build(tmp_path):
-    """Same _config.yml, one page whose code raises: the build must fail."""
-    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
-    (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")  # the MathJax it serves
-    (tmp_path / "book").mkdir()
-    shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book" / "references.bib")
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/broken\n")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Broken page"),
-                                         nbformat.v4.new_code_cell("raise RuntimeError('boom')")])
+def stored_output_problems(nb) -> list[str]:
+    """Why the stored outputs of ``nb`` may not be published: error outputs, and code
+    cells not executed in one top-to-bottom run (execution counts 1, 2, ..., n)."""
+    problems = []
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    for i, cell in code:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                problems.append(f"cell {i} stores an error: {out.get('ename')}: {out.get('evalue')}")
+    counts = [c.get("execution_count") for _, c in code]
+    if counts != list(range(1, len(counts) + 1)):
+        problems.append(f"execution counts {counts} are not 1..{len(counts)}: execute the page top to bottom "
+                        "with tools/execute_notebook.py")
+    return problems
+
+
+def test_the_pages_stage_proves_every_executed_page_of_the_book():
+    """Every notebook of the table of contents is executed by the pages stage, except the
+    student versions of the homework (published unexecuted: their stubs raise by design)."""
+    published = {f"{p}.ipynb" for p in toc_files() if (ROOT / f"{p}.ipynb").exists()}
+    unproven = {p for p in published - set(run_tests.pages()) if not p.startswith("exercises/")}
+    assert not unproven, f"pages the pages stage does not execute: {sorted(unproven)}"
+
+
+@pytest.mark.parametrize("page", run_tests.pages())
+def test_stored_outputs_hold_no_error_and_come_from_one_run(page):
+    problems = stored_output_problems(nbformat.read(ROOT / page, as_version=4))
+    assert not problems, f"{page}: " + "; ".join(problems)
+
+
+def raising_page(path: Path, stored: list) -> Path:
+    cells = [nbformat.v4.new_markdown_cell("# Broken page"), nbformat.v4.new_code_cell("print(1 + 1)"),
+             nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    cells[1].execution_count, cells[1].outputs = 1, [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
+    cells[2].execution_count, cells[2].outputs = 2, stored
+    nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, tmp_path / "book" / "broken.ipynb")
-    done = build(tmp_path)
-    assert done.returncode != 0, "a page whose cell raises was published without failing the build"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_raising_cell_fails_the_pages_stage(tmp_path):
+    """A page whose cell raises, with the pages stage's own pytest options: the run fails
+    and names the error, whether the stored output is empty or one that looks fine."""
+    options = [a for a in run_tests.STAGES["pages"] if not a.endswith(".ipynb")]
+    options = [a for a in options if a not in run_tests.PARALLEL]  # one page: no workers needed
+    assert "--nbval" in options and "--nbval-lax" not in options
+    pages = [raising_page(tmp_path / f"{name}.ipynb", stored) for name, stored in
+             [("empty", []), ("looks_fine", [nbformat.v4.new_output("stream", name="stdout", text="ok\n")])]]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rf", *options, *map(str, pages)],
+                          cwd=ROOT, capture_output=True, text=True)
     log = done.stdout + done.stderr
-    assert "boom" in log, log[-3000:]
+    assert done.returncode == 1, log[-3000:]
+    assert log.count("Cell execution caused an exception") == 2 and "boom" in log, log[-3000:]
+    assert "2 failed, 2 passed" in log, log[-3000:]
+
+
+def test_stored_error_outputs_are_refused(tmp_path):
+    """What the book stage refuses: a stored error (allow_errors or a hand-edited page)."""
+    error = nbformat.v4.new_output("error", ename="RuntimeError", evalue="boom", traceback=[])
+    nb = nbformat.read(raising_page(tmp_path / "broken.ipynb", [error]), as_version=4)
+    assert any("RuntimeError: boom" in p for p in stored_output_problems(nb))
+    nb.cells[2].outputs = []
+    assert stored_output_problems(nb) == []
+    nb.cells[2].execution_count = None
+    assert any("execution counts" in p for p in stored_output_problems(nb))
+
+
+def test_the_book_is_not_executed_at_build_time():
+    """One execution per page: the pages stage's. The build only renders stored outputs."""
+    execute = yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]
+    assert execute["execute_notebooks"] == "off"
+    stages = list(run_tests.STAGES)
+    assert stages.index("pages") < stages.index("book"), "the book must be built after its outputs are proven"

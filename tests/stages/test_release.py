@@ -44,16 +44,16 @@ def test_student_version_hides_solutions_and_hidden_tests(assignment):
 
 
 @pytest.mark.parametrize("assignment", assignments())
-def test_nbgrader_validate_flags_the_student_version_and_passes_the_solution(assignment):
-    """What the student's Validate button reports (read through the API: the
-    command-line `nbgrader validate` exits 0 even when tests fail)."""
+def test_nbgrader_validate_flags_the_student_version(assignment):
+    """What the student's Validate button reports before anything is written (read through
+    the API: the command-line `nbgrader validate` exits 0 even when tests fail). That the
+    solution passes is proven once, by the solutions stage (nbval-lax: every cell of the
+    solution runs and every assert of its tests holds, which is all Validate checks of it)
+    and by the grading stage (full marks); executing it a third time here proved nothing more."""
     from nbgrader.validator import Validator
 
     (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
-    (source_path,) = sorted((ROOT / "solutions" / assignment).glob("*.ipynb"))
-    validator = Validator()
-    assert validator.validate(str(source_path)) == {}, "the solution does not validate"
-    stub = validator.validate(str(release_path))
+    stub = Validator().validate(str(release_path))
     assert stub.get("failed"), "the student version validates before anything is written"
 
 
