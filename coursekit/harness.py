@@ -59,6 +59,8 @@ def _build(spec):
     import torch
     from torch import nn
 
+    if isinstance(spec, (list, tuple)) and spec and isinstance(spec[0], str) and spec[0] in SPEC_EXTENSIONS:
+        return SPEC_EXTENSIONS[spec[0]](spec)
     if isinstance(spec, (list, tuple)) and spec and spec[0] == "Sequential":
         return nn.Sequential(*[_build(s) for s in spec[1]])
     if isinstance(spec, (list, tuple)) and spec and spec[0] == "Residual":
@@ -206,3 +208,190 @@ def call_in_place(func, *args, reader=None, target=None):
     if reader is not None:
         args[reader] = inner
     return {"result": result, "args": args}
+
+
+# --------------------------------------------------------------------------------------------
+# More spec nodes and operations (homeworks 5 to 7).
+#
+# Spec nodes, besides the layers of torch.nn, "Sequential" and "Residual":
+#
+# - ``["Call", fn, args, kwargs]``: the module that ``fn(*args, **kwargs)`` returns (``fn`` is
+#   a function or class of the student's notebook, e.g. a block of theirs: when grading, it is
+#   called in the kernel);
+# - ``["Scale", c]``: multiplies its input by the constant ``c``;
+# - ``["Function", fn]``: a module whose forward pass is ``fn(*inputs)`` (e.g. to run a student's
+#   function through :func:`forward_backward`);
+# - ``["ChannelAffine", channels, weight, bias, inner]``: ``inner(x) * w[c] + b[c]`` along axis 1,
+#   with trainable ``weight`` and ``bias`` of shape ``(channels,)`` initialised to the given
+#   numbers (``inner``: a spec, or None for the identity);
+# - ``["Pruned", layer, masks]``: ``layer`` with :func:`torch.nn.utils.prune.custom_from_mask`
+#   applied to each of its parameters named in the dict ``masks`` (name -> 0/1 array of the
+#   parameter's shape): the state dict then holds ``<name>_orig`` and ``<name>_mask``.
+
+
+def _spec_call(spec):
+    fn = spec[1]
+    args = list(spec[2]) if len(spec) > 2 else []
+    kwargs = dict(spec[3]) if len(spec) > 3 else {}
+    return fn(*args, **kwargs)
+
+
+def _spec_scale(spec):
+    from torch import nn
+
+    class Scale(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.c = float(c)
+
+        def forward(self, x):
+            return self.c * x
+
+        def extra_repr(self):
+            return f"c={self.c}"
+    return Scale(spec[1])
+
+
+def _spec_function(spec):
+    from torch import nn
+
+    fn = spec[1]
+
+    class Function(nn.Module):
+        def forward(self, *inputs):
+            return fn(*inputs)
+    return Function()
+
+
+def _spec_channel_affine(spec):
+    import torch
+    from torch import nn
+
+    class ChannelAffine(nn.Module):
+        def __init__(self, channels, weight=1.0, bias=0.0, inner=None):
+            super().__init__()
+            self.inner = _build(inner) if inner is not None else nn.Identity()
+            self.weight = nn.Parameter(torch.full((int(channels),), float(weight)))
+            self.bias = nn.Parameter(torch.full((int(channels),), float(bias)))
+
+        def forward(self, x):
+            x = self.inner(x)
+            shape = (1, -1) + (1,) * (x.dim() - 2)
+            return x * self.weight.reshape(shape) + self.bias.reshape(shape)
+    return ChannelAffine(*spec[1:5])
+
+
+def _spec_pruned(spec):
+    import torch
+    from torch.nn.utils import prune
+
+    module = _build(spec[1])
+    for name, mask in dict(spec[2]).items():
+        prune.custom_from_mask(module, str(name), torch.as_tensor(np.asarray(mask, dtype=np.float32)))
+    return module
+
+
+SPEC_EXTENSIONS = {"Call": _spec_call, "Scale": _spec_scale, "Function": _spec_function,
+                   "ChannelAffine": _spec_channel_affine, "Pruned": _spec_pruned}
+
+
+def build_here(spec, state: dict | None = None, dtype: str = "float32", device: str | None = None):
+    """Like :func:`build_module`, but always in this process (a test's own reference copy of a
+    module that it also builds in the kernel); ``device`` e.g. ``"meta"``."""
+    import contextlib
+
+    import torch
+
+    with torch.device(device) if device is not None else contextlib.nullcontext():
+        module = _build(spec).to(getattr(torch, dtype))
+    if state is not None:
+        module.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state.items()})
+    return module
+
+
+def build_module_on(device: str, spec, state: dict | None = None, dtype: str = "float32"):
+    """:func:`build_module` with torch's default device set to ``device`` while the module is
+    built (``"meta"``: shapes without memory or values). When grading, built in the kernel."""
+    if _remote():
+        return _ask("build_module_on", device, spec, state, dtype)
+    return build_here(spec, state, dtype, device)
+
+
+def forward_backward_without(forbidden, message: str, module, *inputs, grad_output=None):
+    """:func:`forward_backward` while the torch functions named in ``forbidden`` (dotted names,
+    e.g. ``"torch.nn.functional.group_norm"``) raise ``AssertionError(message)``."""
+    if _remote(module):
+        return _ask("forward_backward_without", list(forbidden), message, module, *inputs, grad_output=grad_output)
+    import importlib
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(message)
+
+    saved = []
+    try:
+        for dotted in forbidden:
+            owner_name, _, attr = str(dotted).rpartition(".")
+            if not owner_name.split(".")[0] == "torch":
+                raise ValueError(f"{dotted!r} is not a function of torch")
+            owner = importlib.import_module(owner_name)
+            saved.append((owner, attr, getattr(owner, attr)))
+            setattr(owner, attr, refuse)
+        return forward_backward(module, *inputs, grad_output=grad_output)
+    finally:
+        for owner, attr, value in reversed(saved):
+            setattr(owner, attr, value)
+
+
+def call_watching(module, func, *args, **kwargs):
+    """Call ``func(*args, **kwargs)`` while watching ``module`` (its forward passes and the
+    gradients that reach its parameters); returns a dict:
+
+    - ``"result"``: what ``func`` returned;
+    - ``"forwards"``: one ``[grad_enabled, training, batch]`` per forward pass of ``module``
+      (``batch``: the length of its first input, or -1);
+    - ``"backward"``: how many parameter gradients were computed;
+    - ``"accumulated"``: how many of them were added to a nonzero ``.grad`` (gradients not zeroed);
+    - ``"cpu_seconds"``: the CPU time of the call (this process).
+
+    The watching hooks are removed afterwards, even when ``func`` raises."""
+    if _remote(module):
+        return _ask("call_watching", module, func, *args, **kwargs)
+    import time
+
+    import torch
+
+    record = {"forwards": [], "backward": 0, "accumulated": 0}
+
+    def before_forward(mod, inputs):
+        try:
+            batch = len(inputs[0])
+        except Exception:  # noqa: BLE001 - not a batch
+            batch = -1
+        record["forwards"].append([bool(torch.is_grad_enabled()), bool(mod.training), int(batch)])
+
+    handles = [module.register_forward_pre_hook(before_forward)]
+    for p in module.parameters():
+        def on_grad(grad, p=p):  # runs before the new gradient is added to p.grad
+            record["backward"] += 1
+            if p.grad is not None and bool((p.grad != 0).any()):
+                record["accumulated"] += 1
+            return None
+        handles.append(p.register_hook(on_grad))
+    start = time.process_time()
+    try:
+        result = func(*args, **kwargs)
+    finally:
+        seconds = time.process_time() - start
+        for h in handles:
+            h.remove()
+    return {"result": result, **record, "cpu_seconds": seconds}
+
+
+def parameter_count(module) -> int:
+    """The number of parameters of ``module`` (also on the meta device)."""
+    if _remote(module):
+        return _ask("parameter_count", module)
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+KERNEL_OPERATIONS |= {"build_module_on", "forward_backward_without", "call_watching", "parameter_count"}
