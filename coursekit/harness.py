@@ -123,10 +123,11 @@ def state_of(module):
 
 class _Disabled:
     """Replaces the torch functions named in ``names`` (e.g. ``"torch.nn.functional.conv2d"``) by one
-    that raises RuntimeError, for the duration of a ``with`` block."""
+    that raises, for the duration of a ``with`` block: ``AssertionError(message)`` when a message
+    is given, else a RuntimeError that names the function."""
 
-    def __init__(self, names):
-        self.names, self.saved = [str(n) for n in names], []
+    def __init__(self, names, message: str | None = None):
+        self.names, self.message, self.saved = [str(n) for n in names], message, []
 
     def __enter__(self):
         import importlib
@@ -138,6 +139,8 @@ class _Disabled:
             module = importlib.import_module(module_name)
 
             def disabled(*args, _name=name, **kwargs):
+                if self.message is not None:
+                    raise AssertionError(self.message)
                 raise RuntimeError(f"{_name} is switched off for this check")
             self.saved.append((module, attr, getattr(module, attr)))
             setattr(module, attr, disabled)
@@ -322,24 +325,8 @@ def forward_backward_without(forbidden, message: str, module, *inputs, grad_outp
     e.g. ``"torch.nn.functional.group_norm"``) raise ``AssertionError(message)``."""
     if _remote(module):
         return _ask("forward_backward_without", list(forbidden), message, module, *inputs, grad_output=grad_output)
-    import importlib
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(message)
-
-    saved = []
-    try:
-        for dotted in forbidden:
-            owner_name, _, attr = str(dotted).rpartition(".")
-            if not owner_name.split(".")[0] == "torch":
-                raise ValueError(f"{dotted!r} is not a function of torch")
-            owner = importlib.import_module(owner_name)
-            saved.append((owner, attr, getattr(owner, attr)))
-            setattr(owner, attr, refuse)
+    with _Disabled(forbidden, message):
         return forward_backward(module, *inputs, grad_output=grad_output)
-    finally:
-        for owner, attr, value in reversed(saved):
-            setattr(owner, attr, value)
 
 
 def call_watching(module, func, *args, **kwargs):
