@@ -55,3 +55,66 @@ def plot_curves(curves: dict, xlabel: str = "epoch", ylabel: str = "", title: st
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def draw_block(ax, branch, after_add=(), shortcut: bool = True, title: str | None = None,
+               input_label: str = "x", output_label: str = "y", colors: dict | None = None):
+    """Draw a network block bottom-up: the ``branch`` boxes, an addition, the ``after_add`` boxes.
+
+    With ``shortcut=True`` an identity arrow goes from the input, around the branch, into a
+    circled "+" placed after the branch (a residual block); with ``shortcut=False`` there is no
+    addition and the boxes form a plain chain. ``colors`` maps a box label's first word to a
+    face colour. Returns the labels in drawing order, the "+" included, for tests.
+    """
+    colors = {"conv": "#cfe2f3", "BN": "#fde9c9", "ReLU": "#d9ead3", **(colors or {})}
+    step, width, height = 1.0, 2.4, 0.62
+    drawn = []
+    y = 0.0
+    ax.text(0, y, input_label, ha="center", va="center", fontsize=11)
+    y_input = y
+
+    def arrow(y0, y1):
+        ax.annotate("", xy=(0, y1), xytext=(0, y0), arrowprops=dict(arrowstyle="->", lw=1.1))
+
+    def box(label, y_centre):
+        face = colors.get(label.split()[0], "white")
+        ax.add_patch(plt.Rectangle((-width / 2, y_centre - height / 2), width, height,
+                                   facecolor=face, edgecolor="k", lw=1.0))
+        ax.text(0, y_centre, label, ha="center", va="center", fontsize=9)
+        drawn.append(label)
+
+    y_prev_top = y + 0.25
+    for label in branch:
+        y += step
+        arrow(y_prev_top, y - height / 2)
+        box(label, y)
+        y_prev_top = y + height / 2
+    if shortcut:
+        y += step
+        radius = 0.22
+        arrow(y_prev_top, y - radius)
+        ax.add_patch(plt.Circle((0, y), radius, facecolor="white", edgecolor="k", lw=1.0))
+        ax.text(0, y, "+", ha="center", va="center", fontsize=12)
+        drawn.append("+")
+        side = width / 2 + 0.6
+        ax.plot([0.15, side, side], [y_input + 0.25, y_input + 0.25, y], color="tab:red", lw=1.4)
+        ax.annotate("", xy=(radius, y), xytext=(side, y),
+                    arrowprops=dict(arrowstyle="->", color="tab:red", lw=1.4))
+        ax.text(side + 0.1, (y_input + y) / 2, "identity", rotation=90, ha="left", va="center",
+                color="tab:red", fontsize=9)
+        y_prev_top = y + radius
+    for label in after_add:
+        y += step
+        arrow(y_prev_top, y - height / 2)
+        box(label, y)
+        y_prev_top = y + height / 2
+    y += step * 0.8
+    arrow(y_prev_top, y - 0.2)
+    ax.text(0, y, output_label, ha="center", va="center", fontsize=11)
+    ax.set_xlim(-width / 2 - 0.5, width / 2 + 1.3)
+    ax.set_ylim(-0.6, y + 0.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return drawn
