@@ -68,15 +68,19 @@ def bwrap_command(python: str, args: list[str]) -> list[str]:
             cmd += ["--ro-bind", path, path] if not os.path.islink(path) else ["--symlink", os.readlink(path), path]
     for name in ETC_FILES:
         cmd += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    prefixes = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.prefix)}
-    for prefix in sorted(prefixes):
-        if not str(prefix).startswith(("/usr/", "/lib")):
-            cmd += ["--ro-bind", str(prefix), str(prefix)]
-    for package in ("coursekit", "autograder"):
-        path = COURSE_ROOT / package
-        cmd += ["--ro-bind", str(path), str(path)]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp"]
-    return cmd + [python, *args]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # before the binds: a course may live in /tmp
+    for path in kept_paths():
+        cmd += ["--ro-bind", path, path]
+    return cmd + ["--chdir", "/tmp", python, *args]
+
+
+def kept_paths() -> list[str]:
+    """What a kernel needs besides the system: the Python installation, the virtual environment
+    and the two course packages (bound read-only at the same paths)."""
+    paths = {str(Path(sys.base_prefix).resolve()), str(Path(sys.prefix).resolve()), str(Path(sys.prefix))}
+    paths = {p for p in paths if not p.startswith(("/usr/", "/lib"))}
+    paths |= {str(COURSE_ROOT / package) for package in ("coursekit", "autograder")}
+    return sorted(paths)
 
 
 class ProcessCgroup:
@@ -197,7 +201,7 @@ class ZygoteAddress:
                 workdir: str | None = None) -> KernelProcess:
         """A fresh kernel for one submission (its channel is ready for :mod:`autograder.remote`)."""
         cgroup = ProcessCgroup(MAX_PROCESSES) if self.sandboxed and cgroups_writable() else None
-        spec = {"threads": threads, "memory": memory, "scratch": SCRATCH_BYTES,
+        spec = {"threads": threads, "memory": memory, "scratch": SCRATCH_BYTES, "keep": kept_paths(),
                 "nproc": None if (cgroup and cgroup.path) or not self.sandboxed else MAX_PROCESSES,
                 "workdir": workdir}
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

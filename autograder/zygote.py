@@ -9,7 +9,8 @@ child builds the submission's own sandbox before any student code exists:
 
 - with ``--isolate`` (the zygote itself runs inside bubblewrap, see
   :mod:`autograder.sandbox`): new user, mount, PID, network, IPC and UTS namespaces;
-  a size-limited tmpfs that holds the scratch folder, ``/tmp`` and ``/dev/shm``; an empty
+  a size-limited tmpfs that holds the scratch folder, ``/tmp`` and ``/dev/shm`` (see
+  :func:`isolate`); an empty
   ``/proc`` (no other process is visible); then an init process (PID 1 of the new PID
   namespace, which kills everything in it when it dies) and the kernel under it, with
   no capabilities, ``no_new_privs``, the memory and process limits, and not dumpable;
@@ -38,6 +39,7 @@ import traceback
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MNT_DETACH = 2
 PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 CAPABILITY_VERSION_3 = 0x20080522
@@ -83,9 +85,14 @@ def drop_privileges() -> None:
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def isolate(scratch_bytes: int) -> None:
+def isolate(scratch_bytes: int, keep: list[str] = ()) -> None:
     """Give this (single-threaded, just forked) process its own namespaces and private, bounded
-    temporary storage. Children it forks next are in the new PID namespace."""
+    temporary storage. Children it forks next are in the new PID namespace.
+
+    One tmpfs of ``scratch_bytes`` is mounted on ``/dev/shm``; its folder ``tmp`` becomes ``/tmp``
+    (the scratch folder is ``/tmp/work``). The paths of ``keep`` that lie under ``/tmp`` (a course
+    cloned there: its virtual environment and packages) are bound back, read-only, into the new
+    ``/tmp``; the rest of the zygote's ``/tmp`` is out of reach."""
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
     _check(_libc().unshare(flags), "unshare")
@@ -96,10 +103,20 @@ def isolate(scratch_bytes: int) -> None:
     with open("/proc/self/gid_map", "w") as fh:
         fh.write(f"{gid} {gid} 1")
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={scratch_bytes},mode=0700")
-    for sub in ("work", "shm", "tmp"):
-        os.mkdir(f"/tmp/{sub}", 0o700)
-    _mount("/tmp/shm", "/dev/shm", None, MS_BIND)
+    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={scratch_bytes},mode=0700")
+    os.mkdir("/dev/shm/tmp", 0o700)
+    os.mkdir("/dev/shm/old", 0o700)
+    _mount("/tmp", "/dev/shm/old", None, MS_BIND | MS_REC)
+    _mount("/dev/shm/tmp", "/tmp", None, MS_BIND)
+    for path in keep:
+        rel = os.path.relpath(path, "/tmp")
+        if rel.startswith("..") or rel == ".":
+            continue
+        os.makedirs(path, exist_ok=True)
+        _mount(os.path.join("/dev/shm/old", rel), path, None, MS_BIND | MS_REC)  # read-only, as bwrap bound it
+    _check(_libc().umount2(b"/dev/shm/old", MNT_DETACH), "umount the zygote's /tmp")
+    os.rmdir("/dev/shm/old")
+    os.mkdir(SCRATCH, 0o700)
     _mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
 
 
@@ -149,7 +166,7 @@ def _kernel(conn: socket.socket, spec: dict, isolated: bool) -> int:
     os.closerange(3, keep)
     os.closerange(keep + 1, 1 << 16)
     os.chdir(workdir)
-    temp = "/tmp/tmp" if isolated else workdir
+    temp = "/tmp" if isolated else workdir
     os.environ.update(HOME=workdir, TMPDIR=temp, MPLCONFIGDIR=os.path.join(workdir, ".mpl"),
                       IPYTHONDIR=os.path.join(workdir, ".ipython"), MPLBACKEND="Agg")
     import tempfile
@@ -179,7 +196,7 @@ def _submission(conn: socket.socket, listener: socket.socket, isolated: bool) ->
         raw += chunk
     spec = json.loads(raw)
     if isolated:
-        isolate(int(spec.get("scratch", 512 << 20)))
+        isolate(int(spec.get("scratch", 512 << 20)), [str(p) for p in spec.get("keep", [])])
 
     def init() -> int:
         os.setpgid(0, 0)  # the kernel and what it starts share this group (killed together)

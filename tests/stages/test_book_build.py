@@ -151,7 +151,7 @@ def test_a_raising_cell_fails_the_pages_stage(tmp_path):
                           cwd=ROOT, capture_output=True, text=True)
     log = done.stdout + done.stderr
     assert done.returncode == 1, log[-3000:]
-    assert log.count("Cell execution caused an exception") == 2 and "boom" in log, log[-3000:]
+    assert log.count("Cell execution caused an exception") >= 2 and "boom" in log, log[-3000:]
     assert "2 failed, 2 passed" in log, log[-3000:]
 
 
