@@ -20,16 +20,14 @@ $(MATHJAX): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(MATHJAX)
 
-# Data from Debian packages (Fashion-MNIST); see tools/install_system_data.sh.
+# Debian packages: Fashion-MNIST, Chromium and ChromeDriver (browser stage), bubblewrap (the
+# grader's sandbox); one script installs whichever is missing: tools/install_system_packages.sh.
 $(FASHION):
-	sh tools/install_system_data.sh
+	sh tools/install_system_packages.sh
 
-# Chromium and ChromeDriver from Debian packages, for the browser stage of make test;
-# see tools/install_system_packages.sh.
 $(CHROMIUM):
 	sh tools/install_system_packages.sh
 
-# The sandbox of the grader's kernels (Debian's bubblewrap), from the same script.
 $(BWRAP):
 	sh tools/install_system_packages.sh
 
