@@ -73,6 +73,17 @@ PAGES = ["book/08_normalization.ipynb", "book/07_modern_architectures.ipynb", "b
 FULL_PAGES = ["book/06_lenet5.ipynb", "book/07_modern_architectures.ipynb", "book/08_normalization.ipynb"]
 
 
+def toc_files() -> list[str]:
+    """The pages of _toc.yml, root first, without extension (e.g. ``book/01_mlp_backprop``)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
 def pages() -> list[str]:
     """Every notebook of book/, the known long ones first (a new page is not forgotten)."""
     found = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "book").glob("*.ipynb"))

@@ -22,12 +22,7 @@ JUPYTER_BOOK = str(Path(sys.executable).parent / "jupyter-book")
 HTML = ROOT / "_build" / "html"
 
 
-def toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [ch["file"] for ch in part["chapters"]]
-    return files
+toc_files = run_tests.toc_files
 
 
 def build(book: Path) -> subprocess.CompletedProcess:

@@ -35,6 +35,9 @@ import nbformat
 import pytest
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import run_tests  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 ARTIFACTS = ROOT / "_build" / "browser"
@@ -61,14 +64,6 @@ KNOWN_HARMLESS_ERRORS = {
 
 
 # ---------------------------------------------------------------- the book's pages
-def toc_pages() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-    for part in toc.get("parts", []):
-        pages += [chapter["file"] for chapter in part["chapters"]]
-    return pages
-
-
 def page_label(page: str) -> str:
     """How a reader names the page: "chapter 4", "homework 1", or the file name."""
     name = Path(page).name
@@ -105,7 +100,7 @@ def unique_search_term() -> tuple[str, str]:
     query) occurs in no other page of the book, not even inside a longer word."""
     from sphinx.search.en import SearchEnglish
     stem = SearchEnglish({}).stem
-    pages = toc_pages()
+    pages = run_tests.toc_files()
     texts = {page: source_text(page) for page in pages}
     for page in pages:
         if not (page_label(page).startswith("chapter ") and (ROOT / f"{page}.ipynb").exists()):
@@ -233,7 +228,7 @@ def repository() -> tuple[str, str]:
     return slug, repo.get("branch", "main")
 
 
-@pytest.mark.parametrize("page", toc_pages())
+@pytest.mark.parametrize("page", run_tests.toc_files())
 def test_book_page_as_a_reader_sees_it(browser, book_url, page):
     label = page_label(page)
     tab = open_page(browser, f"{book_url}/{page}.html")
