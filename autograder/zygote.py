@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import errno
+import gc
 import importlib
 import json
 import os
@@ -223,6 +224,11 @@ def main(argv=None) -> int:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module the kernel cannot import fails there, visibly
             pass
+    # The preloaded modules' objects live as long as every kernel: out of the collector's sight,
+    # so that the collection after each cell (autograder.kernel) scans only the student's objects
+    # (100 ms less per cell with torch loaded), and forked kernels share their pages.
+    gc.collect()
+    gc.freeze()
     listener = socket.socket(fileno=args.listen_fd)
     signal.signal(signal.SIGCHLD, lambda *a: _reap())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
