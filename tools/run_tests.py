@@ -64,12 +64,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SANITIZE = "tools/nbval_sanitize.cfg"
 WORKERS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 # One kernel per worker, every cell of a notebook in the same worker (nbval shares a
-# kernel between the cells of a notebook).
-PARALLEL = ["-n", str(WORKERS), "--dist", "loadfile"]
-# Longest pages first, so that the workers finish together.
-PAGES = ["book/08_normalization.ipynb", "book/07_modern_architectures.ipynb", "book/01_mlp_backprop.ipynb",
-         "book/06_lenet5.ipynb", "book/05_pooling.ipynb", "book/03_sobel_v1.ipynb",
-         "book/02_convolution_correlation.ipynb", "book/04_conv_layers.ipynb", "book/intro.ipynb"]
+# kernel between the cells of a notebook). The notebooks go to the workers in the order
+# given (pytest-xdist would otherwise order them by their number of cells).
+PARALLEL = ["-n", str(WORKERS), "--dist", "loadfile", "--no-loadscope-reorder"]
+# Longest first (seconds measured by the pages stage), so that the workers finish together.
+PAGES = ["book/02_convolution_correlation.ipynb", "book/07_modern_architectures.ipynb",
+         "book/08_normalization.ipynb", "book/06_lenet5.ipynb", "book/01_mlp_backprop.ipynb",
+         "book/05_pooling.ipynb", "book/03_sobel_v1.ipynb", "book/04_conv_layers.ipynb", "book/intro.ipynb"]
+SOLUTIONS = ["solutions/hw5_lenet5"]   # the longest; the others follow in name order
 FULL_PAGES = ["book/06_lenet5.ipynb", "book/07_modern_architectures.ipynb", "book/08_normalization.ipynb"]
 
 
@@ -90,11 +92,17 @@ def pages() -> list[str]:
     return [p for p in PAGES if p in found] + [p for p in found if p not in PAGES]
 
 
+def solutions() -> list[str]:
+    """Every homework folder of solutions/, the known long ones first."""
+    found = sorted(str(p.parent.relative_to(ROOT)) for p in (ROOT / "solutions").glob("*/*.ipynb"))
+    return [s for s in SOLUTIONS if s in found] + [s for s in dict.fromkeys(found) if s not in SOLUTIONS]
+
+
 STAGES = {
     "pages": [*PARALLEL, "--nbval", "--nbval-sanitize-with", SANITIZE, "--nbval-cell-timeout", "900", *pages()],
     "book": ["tests/stages/test_book_build.py"],
     "browser": ["tests/stages/test_browser.py"],
-    "solutions": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "600", "solutions"],
+    "solutions": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "600", *solutions()],
     "release": ["-n", str(WORKERS), "tests/stages/test_release.py"],  # independent tests: any worker
     "grading": ["tests/stages/test_grading.py", "tests/stages/test_grading_corpus.py"],
     "unit": ["tests/unit"],
