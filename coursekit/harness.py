@@ -115,10 +115,11 @@ def forward_backward(module, *inputs, grad_output=None):
 
 
 def state_of(module):
-    """``module``'s state dict as float64 arrays (parameters and buffers)."""
+    """``module``'s state dict as float64 arrays (parameters and buffers), copies: a float64
+    module's later updates do not show in them."""
     if _remote(module):
         return _ask("state_of", module)
-    return {k: v.detach().double().cpu().numpy() for k, v in module.state_dict().items()}
+    return {k: v.detach().double().cpu().numpy().copy() for k, v in module.state_dict().items()}
 
 
 class _Disabled:

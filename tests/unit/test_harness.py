@@ -67,3 +67,15 @@ def test_call_in_place_and_call_watching_report_what_the_call_did():
     assert [f[2] for f in watched["forwards"]] == [5, 5]
     assert watched["backward"] == 4 and watched["accumulated"] == 2
     assert harness.gradcheck(torch.nn.Tanh(), np.random.default_rng(0).standard_normal(3))
+
+
+def test_state_of_is_a_snapshot_even_of_a_float64_module():
+    """A test compares the state before and after a student's call: the first must not follow the module."""
+    import torch
+
+    layer = torch.nn.Linear(3, 2).double()
+    before = harness.state_of(layer)
+    with torch.no_grad():
+        layer.weight.add_(1.0)
+    after = harness.state_of(layer)
+    assert np.allclose(after["weight"] - before["weight"], 1.0)
