@@ -46,7 +46,7 @@ it uses; set the same variables by hand to reproduce a failure:
                         pages and solutions stages run one kernel per core
                         (pytest-xdist), so no core idles; so does the release stage.
 
-`full-pages` executes chapters 6-8 with CONVNETS_FULL=1, which makes their
+`full-pages` executes chapters 6-9 with CONVNETS_FULL=1, which makes their
 configuration cells pick the full (GPU-size) configuration on a CPU, in nbval-lax
 mode (outputs differ from the stored ones by design; every cell must run and every
 assert must hold). It takes a long time on a CPU and is not part of `make test`.
@@ -71,10 +71,12 @@ WORKERS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity"
 PARALLEL = ["-n", str(WORKERS), "--dist", "loadfile", "--no-loadscope-reorder"]
 # Longest first (seconds measured by the pages stage), so that the workers finish together.
 PAGES = ["book/02_convolution_correlation.ipynb", "book/07_modern_architectures.ipynb",
-         "book/08_normalization.ipynb", "book/06_lenet5.ipynb", "book/01_mlp_backprop.ipynb",
+         "book/08_normalization.ipynb", "book/09_transfer_visualisation.ipynb", "book/06_lenet5.ipynb",
+         "book/01_mlp_backprop.ipynb",
          "book/05_pooling.ipynb", "book/03_sobel_v1.ipynb", "book/04_conv_layers.ipynb", "book/intro.ipynb"]
 SOLUTIONS = ["solutions/hw5_lenet5"]   # the longest; the others follow in name order
-FULL_PAGES = ["book/06_lenet5.ipynb", "book/07_modern_architectures.ipynb", "book/08_normalization.ipynb"]
+FULL_PAGES = ["book/06_lenet5.ipynb", "book/07_modern_architectures.ipynb", "book/08_normalization.ipynb",
+              "book/09_transfer_visualisation.ipynb"]
 
 
 def toc_files() -> list[str]:
