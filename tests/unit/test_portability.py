@@ -71,7 +71,7 @@ def test_the_configuration_covers_blas_convolutions_and_threads():
 
 
 def test_full_pages_is_opt_in_and_forces_the_full_configuration():
-    """`python tools/run_tests.py full-pages`: chapters 6-8 with CONVNETS_FULL=1, every cell
+    """`python tools/run_tests.py full-pages`: chapters 6-9 with CONVNETS_FULL=1, every cell
     must run and every assert hold (nbval-lax: the outputs differ from the stored ones)."""
     assert "full-pages" not in run_tests.STAGES
     assert run_tests.OPT_IN_ENV["full-pages"] == {"CONVNETS_FULL": "1"}
