@@ -28,7 +28,7 @@ from autograder.sandbox import SandboxUnavailable, Zygote
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "hw2_convolution"
-CELL_TIMEOUT = 30.0
+CELL_TIMEOUT = 10.0   # 50 times the longest cell of hw2's solution; the looping attack costs a worker this long
 
 CORRECT_CORR1D = ("def corr1d(x, w):\n    x, w = np.asarray(x, float), np.asarray(w, float)\n"
                   "    return np.array([np.dot(w, x[i:i + len(w)]) for i in range(len(x) - len(w) + 1)])\n")
