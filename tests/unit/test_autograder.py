@@ -344,3 +344,22 @@ def test_the_same_isolation_without_root(toy, tmp_path):
     assert report.startswith("Isolation: sandboxed kernels (bubblewrap"), report
     scores = {p.stem: json.loads(p.read_text())["score"] for p in (tmp_path / "out" / "results").glob("*.json")}
     assert scores == {"ann": 5, "probe": 5}, scores
+
+
+def test_setup_imports_are_what_the_setup_cells_import_and_torch_brings_dynamo():
+    """What the batch preloads once (zygote and test server): the setup cells' top-level imports, never
+    a test cell's or a student's; with torch, torch._dynamo (imported by the first optimiser, 0.9 s)."""
+    from toy_assignment import cell
+
+    from autograder.grade import setup_imports
+
+    def notebook(setup_source):
+        return nbformat.v4.new_notebook(cells=[
+            cell("code", setup_source),
+            cell("code", "import scipy", solution=True, grade_id="part"),
+            cell("code", "import json", grade=True, locked=True, grade_id="part_tests", points=1)])
+
+    assert setup_imports(notebook("import math\nfrom coursekit.checks import check_scalar")) == \
+        ["math", "coursekit.checks"]
+    assert setup_imports(notebook("import numpy as np\nimport torch.nn as nn")) == \
+        ["numpy", "torch.nn", "torch._dynamo"]
