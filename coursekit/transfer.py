@@ -136,12 +136,9 @@ def window_sums(values: np.ndarray, size: int, stride: int) -> np.ndarray:
 
 def ranks(x: np.ndarray) -> np.ndarray:
     """Ranks 0..n-1 of the flattened ``x``, ties sharing their average rank."""
-    x = np.asarray(x).ravel()
-    order = np.argsort(x, kind="stable")
-    r = np.empty(len(x))
-    r[order] = np.arange(len(x))
-    _, inverse = np.unique(x, return_inverse=True)
-    return (np.bincount(inverse, weights=r) / np.bincount(inverse))[inverse]
+    from scipy.stats import rankdata
+
+    return rankdata(np.asarray(x).ravel(), method="average") - 1.0
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
