@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from . import COURSE_ROOT, EXERCISES
@@ -27,15 +28,18 @@ def _assignments(args) -> list[str]:
 def cmd_release(args) -> int:
     from .release import course_relative, release
 
-    for name in _assignments(args):
-        print(f"released {course_relative(release(name))}")
+    for target in release(_assignments(args)):
+        print(f"released {course_relative(target)}")
     return 0
 
 
 def cmd_diff(args) -> int:
-    from .release import diff
+    from .release import diff, generate
 
-    problems = [line for name in _assignments(args) for line in diff(name)]
+    names = _assignments(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = generate(names, Path(tmp))
+        problems = [line for name in names for line in diff(name, fresh[name])]
     for line in problems:
         print(line)
     return 1 if problems else 0

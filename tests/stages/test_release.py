@@ -1,6 +1,7 @@
 """Stage d: the student versions in exercises/ are exactly what nbgrader generates
 from solutions/, they hide solutions and hidden tests, and every notebook's Colab
 setup cell matches the repository URL of _config.yml."""
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import nbformat
 import pytest
 
 from autograder.parts import is_solution_cell, is_test_cell, nbgrader_meta
-from autograder.release import assignments, diff
+from autograder.release import assignments, diff, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,10 +19,31 @@ def test_there_are_assignments():
     assert "hw1_mlp" in assignments()
 
 
+@pytest.fixture(scope="module")
+def fresh_generation(tmp_path_factory) -> dict[str, Path]:
+    """One nbgrader generation of every assignment (in each test process that needs it)."""
+    return generate(assignments(), tmp_path_factory.mktemp("generation"))
+
+
 @pytest.mark.parametrize("assignment", assignments())
-def test_exercises_equal_a_fresh_generation(assignment):
-    problems = diff(assignment)
+def test_exercises_equal_a_fresh_generation(assignment, fresh_generation):
+    problems = diff(assignment, fresh_generation[assignment])
     assert not problems, "\n".join(problems)
+
+
+def test_a_stale_or_missing_student_version_is_reported(fresh_generation, tmp_path):
+    """The comparison above can fail: a changed cell and a missing file are both named."""
+    assignment = assignments()[0]
+    changed = tmp_path / "changed"
+    shutil.copytree(fresh_generation[assignment], changed)
+    (notebook,) = changed.glob("*.ipynb")
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[-1].source += "\n# edited in solutions/ but not released"
+    nbformat.write(nb, notebook)
+    (changed / "extra.csv").write_text("a,b\n")
+    problems = diff(assignment, changed)
+    assert any("differs from a fresh generation" in line and notebook.name in line for line in problems), problems
+    assert any("extra.csv is missing" in line for line in problems), problems
 
 
 @pytest.mark.parametrize("assignment", assignments())
