@@ -44,7 +44,8 @@ it uses; set the same variables by hand to reproduce a failure:
     OMP_NUM_THREADS     one thread per kernel (the stored outputs use every core):
                         reductions (torch.sum) and NumPy's products change with it. The
                         pages and solutions stages run one kernel per core
-                        (pytest-xdist), so no core idles; so does the release stage.
+                        (pytest-xdist), so no core idles; so do the release and unit
+                        stages.
 
 `full-pages` executes chapters 6-9 with CONVNETS_FULL=1, which makes their
 configuration cells pick the full (GPU-size) configuration on a CPU, in nbval-lax
@@ -109,7 +110,7 @@ STAGES = {
     "solutions": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "600", *solutions()],
     "release": ["-n", str(WORKERS), "tests/stages/test_release.py"],  # independent tests: any worker
     "grading": ["tests/stages/test_grading.py", "tests/stages/test_grading_corpus.py"],
-    "unit": ["tests/unit"],
+    "unit": ["-n", str(WORKERS), "tests/unit"],
 }
 OPT_IN = {
     "full-pages": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "36000", *FULL_PAGES],
