@@ -17,6 +17,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -139,10 +140,41 @@ def start_forkserver(preload: list[str], threads: int) -> None:
                 os.environ[var] = value
 
 
+def exit_description(exitcode: int | None) -> str:
+    """How a grading process ended, in words: ``exit status 1``, ``killed by SIGSEGV``."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit status {exitcode}"
+
+
 def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float, zeros,
                     zygote, threads: int | None) -> dict:
     if sub.path is None:
         return zeros("No notebook (.ipynb) was found in this submission.", "ungradable")
+    result, failure, silent = _attempt(source, sub, cell_timeout, hard_timeout, zygote, threads)
+    if result is None and silent:
+        # The trusted grading process died without a word (a signal, or nothing in its log): not
+        # the student's doing, since their code runs in its own sandboxed kernel. One new
+        # process grades the submission again; the note keeps the event in the report.
+        note = (f"The first grading process ended without a result ({failure}); "
+                "the submission was graded again in a new one.")
+        result, failure, silent = _attempt(source, sub, cell_timeout, hard_timeout, zygote, threads)
+        if result is not None:
+            result["notes"] = [note] + result["notes"]
+            return result
+        return zeros(f"{failure} A second try failed too.", "ungradable") if result is None else result
+    return zeros(failure, "ungradable") if result is None else result
+
+
+def _attempt(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float, zygote,
+             threads: int | None) -> tuple[dict | None, str, bool]:
+    """One grading process for ``sub``: (its result, or None with what went wrong and whether the
+    process died silently: killed by a signal, or without a line in its log)."""
     ctx = multiprocessing.get_context("forkserver")
     with tempfile.TemporaryDirectory(prefix="autograde-child-") as tmp:
         out = Path(tmp) / "result.json"
@@ -162,13 +194,13 @@ def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_tim
                 kill_tree(child.pid)
             child.join()
         if not finished:
-            return zeros(f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).",
-                         "ungradable")
+            return None, f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).", False
         if child.exitcode != 0 or not out.exists():
             lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
-            return zeros(f"The grader failed on this submission ({(lines[-1:] or ['no output'])[0][:300]}).",
-                         "ungradable")
-        return json.loads(out.read_text())
+            silent = not lines or (child.exitcode or 0) < 0
+            return None, (f"The grader failed on this submission ({exit_description(child.exitcode)}; "
+                          f"{(lines[-1:] or ['no output'])[0][:300]})."), silent
+        return json.loads(out.read_text()), "", False
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -1,0 +1,67 @@
+"""The batch grader's trusted per-submission process: when it dies without a word (a signal,
+an empty log), the submission is graded once more in a new process, and the report says so."""
+import os
+import signal
+import tempfile
+import threading
+import time
+
+import psutil
+
+from autograder.batch import exit_description
+from toy_assignment import grade, make_toy, submission
+
+SLOW_ADD = "    import time\n    time.sleep(1.5)\n    return a + b"
+
+
+class GradingProcessKiller(threading.Thread):
+    """SIGKILLs the first ``times`` grading processes (cwd in an ``autograde-child-`` folder) it sees."""
+
+    def __init__(self, times: int):
+        super().__init__(daemon=True)
+        self.times, self.killed, self.stop = times, [], threading.Event()
+        self.prefix = os.path.join(os.path.realpath(tempfile.gettempdir()), "autograde-child-")
+
+    def run(self):
+        while not self.stop.is_set() and len(self.killed) < self.times:
+            for proc in psutil.Process().children(recursive=True):
+                try:
+                    if proc.pid not in self.killed and proc.cwd().startswith(self.prefix):
+                        proc.send_signal(signal.SIGKILL)
+                        self.killed.append(proc.pid)
+                        break
+                except psutil.Error:
+                    continue
+            time.sleep(0.02)
+
+
+def graded_while_killing(tmp_path, times: int) -> dict:
+    toy = make_toy(tmp_path)
+    killer = GradingProcessKiller(times)
+    killer.start()
+    try:
+        _, results, out = grade(toy, tmp_path, {"ann": submission(toy, add_body=SLOW_ADD)}, workers=1)
+    finally:
+        killer.stop.set()
+        killer.join()
+    assert len(killer.killed) == times, "the test did not find the grading process to kill"
+    return results["ann"] | {"report": (out / "report.txt").read_text()}
+
+
+def test_exit_description_names_the_signal():
+    assert exit_description(-signal.SIGSEGV) == "killed by SIGSEGV"
+    assert exit_description(1) == "exit status 1"
+
+
+def test_a_grading_process_killed_once_is_replaced_and_the_report_says_so(tmp_path):
+    result = graded_while_killing(tmp_path, times=1)
+    assert result["status"] == "graded" and result["score"] == 5, result
+    assert any("killed by SIGKILL" in n and "graded again" in n for n in result["notes"]), result["notes"]
+    assert "graded again" in result["report"]
+
+
+def test_a_grading_process_killed_twice_leaves_the_submission_ungradable(tmp_path):
+    result = graded_while_killing(tmp_path, times=2)
+    assert result["status"] == "ungradable" and result["score"] == 0, result
+    (note,) = result["notes"]
+    assert "killed by SIGKILL" in note and "second try failed too" in note, note
