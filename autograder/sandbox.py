@@ -230,18 +230,29 @@ class Zygote:
 
     def __init__(self, sandboxed: bool, preload: list[str] = (), threads: int | None = None):
         self.sandboxed = sandboxed
+        self.proc = None
         self.dir = tempfile.mkdtemp(prefix="autograde-zygote-")
+        try:
+            self._start(preload, threads)
+        except BaseException:
+            self.close()  # no folder or process outlives a zygote that could not start
+            raise
+
+    def _start(self, preload: list[str], threads: int | None) -> None:
         os.chmod(self.dir, 0o700)
         self.address_path = os.path.join(self.dir, "zygote.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(self.address_path)
-        listener.listen(64)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+            listener.bind(self.address_path)
+            listener.listen(64)
+            self._spawn(listener, preload, threads)
+
+    def _spawn(self, listener: socket.socket, preload: list[str], threads: int | None) -> None:
         python = str(Path(sys.prefix) / "bin" / "python")
         args = ["-m", "autograder.zygote", "--listen-fd", str(listener.fileno()), "--preload", ",".join(preload)]
         env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
         if threads:
             env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
-        if sandboxed:
+        if self.sandboxed:
             cmd = bwrap_command(python, args + ["--isolate"])
             for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND"):
                 if var in env:
@@ -253,12 +264,10 @@ class Zygote:
             self.proc = subprocess.Popen(cmd, pass_fds=[listener.fileno()], stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=log, env=env,
                                          cwd=self.dir, start_new_session=True)
-        listener.close()
         line = self.proc.stdout.readline()
         if b"zygote ready" not in line:
             self.proc.wait(timeout=START_LIMIT) if self.proc.poll() is None else None
             err = Path(self.log).read_text(errors="replace")[-2000:]
-            self.close()
             raise SandboxUnavailable(f"the kernel sandbox did not start ({err.strip()[-500:] or 'no output'})")
 
     def address(self) -> "ZygoteAddress":

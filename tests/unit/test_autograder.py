@@ -1,6 +1,9 @@
 """The grader's pieces on a two-part toy assignment (fast: one kernel per case)."""
 import csv
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -305,8 +308,14 @@ def test_grading_refuses_to_start_without_a_sandbox_unless_told(toy, tmp_path, m
     folder = tmp_path / "subs"
     folder.mkdir()
     nbformat.write(submission(toy), folder / "ann.ipynb")
-    with pytest.raises(sandbox.SandboxUnavailable):
-        grade_folder("toy", folder, tmp_path / "out", workers=1, cell_timeout=10, progress=False, source=toy)
+    scratch = tempfile.mkdtemp(prefix="zy-")  # where the zygote makes its folder (short: it holds a socket)
+    try:
+        with monkeypatch.context() as patch, pytest.raises(sandbox.SandboxUnavailable):
+            patch.setattr(sandbox.tempfile, "tempdir", scratch)
+            grade_folder("toy", folder, tmp_path / "out", workers=1, cell_timeout=10, progress=False, source=toy)
+        assert not os.listdir(scratch), "a zygote that could not start left its folder"
+    finally:
+        shutil.rmtree(scratch)
     assert not (tmp_path / "out" / "grades.csv").exists()
     code = grade_folder("toy", folder, tmp_path / "out", workers=1, cell_timeout=10, progress=False,
                         source=toy, sandbox=False)
