@@ -19,9 +19,11 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
 
 import nbformat
@@ -175,32 +177,53 @@ def _attempt(source: Path, sub: Submission, cell_timeout: float, hard_timeout: f
              threads: int | None) -> tuple[dict | None, str, bool]:
     """One grading process for ``sub``: (its result, or None with what went wrong and whether the
     process died silently: killed by a signal, or without a line in its log)."""
-    ctx = multiprocessing.get_context("forkserver")
     with tempfile.TemporaryDirectory(prefix="autograde-child-") as tmp:
         out = Path(tmp) / "result.json"
         log = Path(tmp) / "stderr.txt"
-        child = ctx.Process(target=child_main, daemon=False,
-                            args=(str(source), str(sub.path.resolve()), str(out), str(log), tmp,
-                                  cell_timeout, zygote, threads))
+        exitcode = run_child(child_main, (str(source), str(sub.path.resolve()), str(out), str(log), tmp,
+                                          cell_timeout, zygote, threads), hard_timeout)
+        if exitcode is None:
+            return None, f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).", False
+        if exitcode != 0 or not out.exists():
+            lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+            silent = not lines or exitcode < 0
+            return None, (f"The grader failed on this submission ({exit_description(exitcode)}; "
+                          f"{(lines[-1:] or ['no output'])[0][:300]})."), silent
+        return json.loads(out.read_text()), "", False
+
+
+# Process.start() polls every other child of this process (multiprocessing's _cleanup), and when two
+# threads read the exit status of one forkserver child, the one that loses the race records 255 for
+# a child that exited 0 (CPython gh-130895): one grade in a few hundred was lost that way. Starting
+# a child and reading an exit status are therefore done under this lock (neither blocks).
+_REAPING = threading.Lock()
+
+
+def run_child(target, args: tuple, timeout: float) -> int | None:
+    """Run ``target(*args)`` in a process forked from the forkserver; return its exit code
+    (negative: the signal that killed it), or None when it ran past ``timeout`` s (it is then
+    killed with everything it started). Safe to call from several threads at once."""
+    child = multiprocessing.get_context("forkserver").Process(target=target, args=args, daemon=False)
+    with _REAPING:
         child.start()
-        try:
-            child.join(hard_timeout)
+    finished = False
+    try:
+        wait_ready([child.sentinel], timeout)  # readable once the forkserver has reported the exit
+        with _REAPING:
             finished = not child.is_alive()
-        finally:
+    finally:
+        if not finished:
             # Kill the tree only while the child is unreaped: once reaped, its PID (pid_max
             # is often 32768) may already belong to another submission's kernel. A child
             # that exits normally has already killed its own descendants (child_main).
-            if child.is_alive():
+            with _REAPING:
+                alive = child.is_alive()
+            if alive:
                 kill_tree(child.pid)
+        wait_ready([child.sentinel])
+        with _REAPING:
             child.join()
-        if not finished:
-            return None, f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).", False
-        if child.exitcode != 0 or not out.exists():
-            lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
-            silent = not lines or (child.exitcode or 0) < 0
-            return None, (f"The grader failed on this submission ({exit_description(child.exitcode)}; "
-                          f"{(lines[-1:] or ['no output'])[0][:300]})."), silent
-        return json.loads(out.read_text()), "", False
+    return child.exitcode if finished else None
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -1,5 +1,6 @@
-"""The batch grader's trusted per-submission process: when it dies without a word (a signal,
-an empty log), the submission is graded once more in a new process, and the report says so."""
+"""The batch grader's trusted per-submission process: its exit status is read right however many
+threads start and wait for such processes, and when it dies without a word (a signal, an empty
+log), the submission is graded once more in a new process, and the report says so."""
 import os
 import signal
 import tempfile
@@ -8,7 +9,9 @@ import time
 
 import psutil
 
-from autograder.batch import exit_description
+from concurrent.futures import ThreadPoolExecutor
+
+from autograder.batch import exit_description, run_child
 from toy_assignment import grade, make_toy, submission
 
 SLOW_ADD = "    import time\n    time.sleep(1.5)\n    return a + b"
@@ -46,6 +49,21 @@ def graded_while_killing(tmp_path, times: int) -> dict:
         killer.join()
     assert len(killer.killed) == times, "the test did not find the grading process to kill"
     return results["ann"] | {"report": (out / "report.txt").read_text()}
+
+
+def test_exit_codes_are_right_when_two_threads_start_and_reap_processes():
+    """With multiprocessing's own join(), about 1 process in 100 here came back with exit code 255
+    although it exited 0 (CPython gh-130895: start() in one thread reads another's exit status)."""
+    with ThreadPoolExecutor(2) as pool:
+        codes = list(pool.map(lambda _: run_child(os.getpid, (), 30.0), range(600)))
+    assert codes == [0] * 600, {code: codes.count(code) for code in set(codes)}
+
+
+def test_run_child_reports_a_signal_and_stops_a_process_past_its_time():
+    assert run_child(os.abort, (), 30.0) == -signal.SIGABRT
+    start = time.perf_counter()
+    assert run_child(time.sleep, (60,), 0.5) is None
+    assert time.perf_counter() - start < 30
 
 
 def test_exit_description_names_the_signal():
