@@ -160,16 +160,16 @@ def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_tim
         return zeros("No notebook (.ipynb) was found in this submission.", "ungradable")
     result, failure, silent = _attempt(source, sub, cell_timeout, hard_timeout, zygote, threads)
     if result is None and silent:
-        # The trusted grading process died without a word (a signal, or nothing in its log): not
-        # the student's doing, since their code runs in its own sandboxed kernel. One new
-        # process grades the submission again; the note keeps the event in the report.
+        # The trusted grading process died without a word (a signal such as the out-of-memory
+        # killer's, or nothing in its log): not the student's doing, since their code runs in its
+        # own sandboxed kernel. One new process grades the submission again; the note keeps the
+        # event in the report.
         note = (f"The first grading process ended without a result ({failure}); "
                 "the submission was graded again in a new one.")
-        result, failure, silent = _attempt(source, sub, cell_timeout, hard_timeout, zygote, threads)
-        if result is not None:
-            result["notes"] = [note] + result["notes"]
-            return result
-        return zeros(f"{failure} A second try failed too.", "ungradable") if result is None else result
+        result, failure, _ = _attempt(source, sub, cell_timeout, hard_timeout, zygote, threads)
+        if result is None:
+            return zeros(f"{failure} A second try failed too.", "ungradable")
+        result["notes"] = [note] + result["notes"]
     return zeros(failure, "ungradable") if result is None else result
 
 
@@ -194,7 +194,7 @@ def _attempt(source: Path, sub: Submission, cell_timeout: float, hard_timeout: f
 
 # Process.start() polls every other child of this process (multiprocessing's _cleanup), and when two
 # threads read the exit status of one forkserver child, the one that loses the race records 255 for
-# a child that exited 0 (CPython gh-130895): one grade in a few hundred was lost that way. Starting
+# a child that exited 0 (CPython gh-130895): about one grade in a thousand was lost that way. Starting
 # a child and reading an exit status are therefore done under this lock (neither blocks).
 _REAPING = threading.Lock()
 
