@@ -241,29 +241,26 @@ class Zygote:
     def _start(self, preload: list[str], threads: int | None) -> None:
         os.chmod(self.dir, 0o700)
         self.address_path = os.path.join(self.dir, "zygote.sock")
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:  # the zygote inherits it
             listener.bind(self.address_path)
             listener.listen(64)
-            self._spawn(listener, preload, threads)
-
-    def _spawn(self, listener: socket.socket, preload: list[str], threads: int | None) -> None:
-        python = str(Path(sys.prefix) / "bin" / "python")
-        args = ["-m", "autograder.zygote", "--listen-fd", str(listener.fileno()), "--preload", ",".join(preload)]
-        env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
-        if threads:
-            env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
-        if self.sandboxed:
-            cmd = bwrap_command(python, args + ["--isolate"])
-            for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND"):
-                if var in env:
-                    cmd[cmd.index("--clearenv") + 1:cmd.index("--clearenv") + 1] = ["--setenv", var, env[var]]
-        else:
-            cmd = [python, *args]
-        self.log = os.path.join(self.dir, "zygote-stderr.txt")
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(cmd, pass_fds=[listener.fileno()], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=log, env=env,
-                                         cwd=self.dir, start_new_session=True)
+            python = str(Path(sys.prefix) / "bin" / "python")
+            args = ["-m", "autograder.zygote", "--listen-fd", str(listener.fileno()), "--preload", ",".join(preload)]
+            env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
+            if threads:
+                env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+            if self.sandboxed:
+                cmd = bwrap_command(python, args + ["--isolate"])
+                for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND"):
+                    if var in env:
+                        cmd[cmd.index("--clearenv") + 1:cmd.index("--clearenv") + 1] = ["--setenv", var, env[var]]
+            else:
+                cmd = [python, *args]
+            self.log = os.path.join(self.dir, "zygote-stderr.txt")
+            with open(self.log, "wb") as log:
+                self.proc = subprocess.Popen(cmd, pass_fds=[listener.fileno()], stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.PIPE, stderr=log, env=env,
+                                             cwd=self.dir, start_new_session=True)
         line = self.proc.stdout.readline()
         if b"zygote ready" not in line:
             self.proc.wait(timeout=START_LIMIT) if self.proc.poll() is None else None
