@@ -23,6 +23,30 @@ import sys
 from . import rpc
 
 OUTPUT_TAIL = 20_000
+CHAPTERS = "coursekit.chapters"
+CHAPTERS_MESSAGE = ("coursekit.chapters cannot be imported while grading: it holds the chapters' own "
+                    "implementations of what the homework asks you to write. Write this part yourself "
+                    "(the chapter explains how; the grader runs your code without that package).")
+
+
+class _NoChapters:
+    """A finder that refuses :data:`CHAPTERS` (the sandbox also hides its files: this gives the
+    same message where kernels run without the sandbox, e.g. ``python -m autograder check``)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == CHAPTERS or name.startswith(CHAPTERS + "."):
+            raise ImportError(CHAPTERS_MESSAGE, name=name)
+        return None
+
+
+def hide_chapters() -> None:
+    """Make ``coursekit.chapters`` unimportable in this process."""
+    for name in [n for n in sys.modules if n == CHAPTERS or n.startswith(CHAPTERS + ".")]:
+        del sys.modules[name]
+    if "coursekit" in sys.modules:
+        vars(sys.modules["coursekit"]).pop("chapters", None)
+    sys.meta_path.insert(0, _NoChapters())
 
 
 class _Tail:
@@ -226,6 +250,7 @@ def serve(sock: socket.socket, threads: int | None = None) -> int:
             os.environ[var] = str(threads)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
+    hide_chapters()
     config = Config()
     config.HistoryManager.enabled = False
     shell = InteractiveShell.instance(config=config)

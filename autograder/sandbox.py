@@ -71,6 +71,8 @@ def bwrap_command(python: str, args: list[str]) -> list[str]:
     cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # before the binds: a course may live in /tmp
     for path in kept_paths():
         cmd += ["--ro-bind", path, path]
+    # the chapters' implementations of homework parts are not in a kernel's view (coursekit/chapters)
+    cmd += ["--ro-bind", str(COURSE_ROOT / "autograder" / "blocked_chapters"), str(COURSE_ROOT / "coursekit" / "chapters")]
     return cmd + ["--chdir", "/tmp", python, *args]
 
 

@@ -1,5 +1,9 @@
-"""Numerical gradients by centred differences, and the error measure used to
-compare them with analytic (hand-written or autograd) gradients.
+"""Checking a hand-written gradient: ``rel_error`` and :func:`gradient_error`.
+
+:func:`gradient_error` compares a backward pass with centred differences and returns
+only how far apart they are, so homework can ask students to check their own layers
+with it (CS231n-style) without handing them a numerical gradient, which homework 1
+asks them to write (the chapters' version is :mod:`coursekit.chapters.gradcheck`).
 
 Compare in float64: with float32 the rounding error of ``f(x + h) - f(x - h)``
 swamps the truncation error for any useful ``h``.
@@ -25,31 +29,32 @@ def rel_error(a, b) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """Gradient of a scalar function ``f`` at ``x`` (any shape) by centred differences.
+def gradient_error(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dx: np.ndarray,
+                   upstream: np.ndarray | None = None, h: float = 1e-5) -> float:
+    """How far the gradient ``dx`` that a backward pass gave is from centred differences.
 
-    ``df/dx_i ≈ (f(x + h e_i) - f(x - h e_i)) / (2h)``; the error is O(h²).
-    ``x`` is modified in place during the evaluation and restored afterwards.
+    ``f`` maps ``x`` (float64, any shape) to an output array; ``upstream`` (same shape as
+    ``f(x)``, default: ones) is the gradient arriving from above, so ``dx`` should be the
+    gradient of ``sum(f(x) * upstream)`` with respect to ``x``. Returns
+    :func:`rel_error` between ``dx`` and the numerical gradient: about 1e-8 or less for a
+    correct float64 backward pass, 1e-2 or more for a wrong one. ``x`` is left unchanged.
     """
-    grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        f_plus = float(f(x))
-        x[i] = old - h
-        f_minus = float(f(x))
-        x[i] = old
-        grad[i] = (f_plus - f_minus) / (2 * h)
-    return grad
-
-
-def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
-                             upstream: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """Gradient of ``sum(f(x) * upstream)`` with respect to ``x``.
-
-    This is what a layer's backward pass returns when the gradient arriving from
-    above is ``upstream`` (same shape as ``f(x)``).
-    """
-    return numerical_gradient(lambda z: float(np.sum(f(z) * upstream)), x, h)
+    x = np.array(x, dtype=np.float64)
+    out = np.asarray(f(x.copy()), dtype=np.float64)
+    up = np.ones_like(out) if upstream is None else np.asarray(upstream, dtype=np.float64)
+    if up.shape != out.shape:
+        raise ValueError(f"upstream has shape {up.shape}, f(x) has shape {out.shape}")
+    dx = np.asarray(dx, dtype=np.float64)
+    if dx.shape != x.shape:
+        raise ValueError(f"dx has shape {dx.shape}, x has shape {x.shape}")
+    flat = x.reshape(-1)
+    numeric = np.empty(flat.size)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        plus = float(np.sum(np.asarray(f(x.copy()), dtype=np.float64) * up))
+        flat[i] = old - h
+        minus = float(np.sum(np.asarray(f(x.copy()), dtype=np.float64) * up))
+        flat[i] = old
+        numeric[i] = (plus - minus) / (2 * h)
+    return rel_error(dx, numeric.reshape(x.shape))

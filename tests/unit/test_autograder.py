@@ -373,3 +373,23 @@ def test_setup_imports_are_what_the_setup_cells_import_and_torch_brings_dynamo()
     assert setup_imports(notebook("import numpy as np\nimport torch.nn as nn")) == \
         ["numpy", "torch.nn", "torch._dynamo"]
     assert setup_imports(notebook("import torch\nimport torch._dynamo")) == ["torch", "torch._dynamo"]
+
+
+@pytest.mark.parametrize("sandboxed", [False, True])
+def test_the_chapters_implementations_cannot_be_imported_in_a_kernel(tmp_path, sandboxed):
+    """coursekit.chapters solves homework parts: no kernel can import it (the sandbox hides its
+    files, and the kernel refuses it where there is no sandbox), and the error says why."""
+    from autograder import COURSE_ROOT
+
+    completed, notes, errors, printed = _run_cells(tmp_path, [
+        "from coursekit.chapters.conv import corr2d",
+        "import coursekit.chapters.gradcheck",
+        f"import os\nprint(sorted(os.listdir({str(COURSE_ROOT / 'coursekit' / 'chapters')!r})))",
+        "from coursekit.checks import check_close\nfrom coursekit.gradcheck import gradient_error\nprint('ok')",
+    ], sandboxed=sandboxed)
+    assert completed == set(range(4)), notes
+    for error in errors[:2]:
+        assert error and error[0][0] in ("ImportError", "ModuleNotFoundError"), error
+        assert "cannot be imported while grading" in error[0][1]
+    assert ("conv.py" in printed[2]) != sandboxed   # the files themselves are out of a sandboxed kernel's view
+    assert printed[3] == "ok\n"

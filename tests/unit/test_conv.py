@@ -1,11 +1,11 @@
-"""coursekit.conv against two independent oracles: PyTorch's conv1d/conv2d (which
+"""coursekit.chapters.conv against two independent oracles: PyTorch's conv1d/conv2d (which
 cross-correlate) and direct loops written from the defining formulas."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from coursekit.conv import (MODES, conv1d, conv2d, corr1d, corr2d, corr_matrix, output_length,
+from coursekit.chapters.conv import (MODES, conv1d, conv2d, corr1d, corr2d, corr_matrix, output_length,
                             pad_widths)
 
 # PyTorch warns that padding="same" with an even kernel copies the input; that is expected here.

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
-from coursekit.schematics import draw_filter_depth, draw_im2col, draw_stride_padding, patch_matrix  # noqa: E402
+from coursekit.chapters.schematics import draw_filter_depth, draw_im2col, draw_stride_padding, patch_matrix  # noqa: E402
 
 
 def _count(fig, gid):

@@ -1,4 +1,4 @@
-"""coursekit.transfer: the network's shapes, the training loop, frozen features, the saliency
+"""coursekit.chapters.transfer: the network's shapes, the training loop, frozen features, the saliency
 and occlusion maps against hand-computed cases, receptive fields, ranks, the contrastive loss
 and one-shot episodes."""
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from coursekit import transfer
+from coursekit.chapters import transfer
 
 
 def test_small_convnet_shapes_and_parts():
