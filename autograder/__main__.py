@@ -70,36 +70,50 @@ def cmd_grade(args) -> int:
 
 
 def cmd_check(args) -> int:
-    """Run a student's notebook against the *released* tests (no hidden tests)."""
-    from .grade import grade_submission
+    """Run a student's notebook against the *released* tests (no hidden tests).
 
-    notebook = args.notebook.resolve()
-    assignment = args.assignment or notebook.parent.name
-    release = EXERCISES / assignment / notebook.name
-    if not release.exists():
-        candidates = sorted((EXERCISES / assignment).glob("*.ipynb"))
-        if len(candidates) != 1:
-            raise SystemExit(f"cannot tell which assignment {notebook} belongs to: pass --assignment")
-        release = candidates[0]
-    from .sandbox import Zygote
-
+    The release is ``exercises/<assignment>/``; where there is none (the course package
+    installed alone, as on Colab), the notebook's own test cells are the visible tests.
+    """
     import tempfile
 
+    from .grade import grade_submission
+    from .sandbox import Zygote
+
+    notebook = args.notebook.resolve()
+    release = _release_of(notebook, args.assignment)
     zygote = Zygote(False, [])  # the student's own machine: their code, their rights
     try:
         with tempfile.TemporaryDirectory(prefix="autograder-check-") as scratch:
             result = grade_submission(release, notebook, zygote, args.cell_timeout, workdir=scratch)
     finally:
         zygote.close()
+    auto = [p for p in result["parts"] if not p.get("manual")]
     for part in result["parts"]:
-        mark = "PASS" if part["status"] == "passed" else "FAIL"
-        print(f"[{mark}] {part['grade_id']}: {part['message']}")
+        mark = "TODO" if part.get("manual") else "PASS" if part["status"] == "passed" else "FAIL"
+        message = "a written answer: your instructor grades it" if part.get("manual") else part["message"]
+        print(f"[{mark}] {part['grade_id']}: {message}")
     for note in result["notes"]:
         print(f"note: {note}")
-    passed = sum(p["status"] == "passed" for p in result["parts"])
-    print(f"{passed} of {len(result['parts'])} parts pass their visible tests "
+    passed = sum(p["status"] == "passed" for p in auto)
+    print(f"{passed} of {len(auto)} parts pass their visible tests "
           "(the grader also runs hidden tests).")
-    return 0 if passed == len(result["parts"]) else 1
+    return 0 if passed == len(auto) else 1
+
+
+def _release_of(notebook: Path, assignment: str | None) -> Path:
+    """The released notebook that ``notebook`` is a copy of; without a release (the course package
+    installed alone, as on Colab), ``notebook`` itself, whose test cells are the visible tests."""
+    folder = EXERCISES / (assignment or notebook.parent.name)
+    if (folder / notebook.name).exists():
+        return folder / notebook.name
+    candidates = sorted(folder.glob("*.ipynb"))
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        raise SystemExit(f"cannot tell which notebook of {folder} {notebook} belongs to: pass --assignment")
+    print(f"note: no release in {folder}: the notebook's own test cells are the visible tests")
+    return notebook
 
 
 def main(argv=None) -> int:

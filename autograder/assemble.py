@@ -29,7 +29,7 @@ import nbformat
 
 from .execute import Cell
 from .guard import scan
-from .parts import is_solution_cell, is_test_cell, nbgrader_meta
+from .parts import is_answer_cell, is_solution_cell, is_test_cell, nbgrader_meta
 
 _SOLUTION_BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION.*?### END SOLUTION[^\n]*\n?", re.S | re.M)
 MIN_CONTENT_SCORE = 0.5
@@ -51,8 +51,11 @@ def _content_score(anchors: list[str], text: str) -> float:
 def match_solution_cells(source_nb, submission_nb) -> tuple[dict[str, str], list[str]]:
     """``grade_id`` -> the submission's code for each solution cell of the source, and repair notes."""
     found, notes = _match(source_nb, submission_nb)
+    answers = {nbgrader_meta(c)["grade_id"] for c in source_nb.cells if is_answer_cell(c)}
     code: dict[str, str] = {}
     for gid, k in found.items():
+        if gid in answers:  # a written answer: read by a person, never run
+            continue
         cell = submission_nb.cells[k]
         if cell.get("cell_type") != "code":
             notes.append(f"cell '{gid}' had been turned into a {cell.get('cell_type')} cell: graded as code")
@@ -61,8 +64,9 @@ def match_solution_cells(source_nb, submission_nb) -> tuple[dict[str, str], list
 
 
 def _match(source_nb, submission_nb) -> tuple[dict[str, int], list[str]]:
-    """``grade_id`` -> index of the submission cell holding that solution, and repair notes."""
-    wanted = [(i, c) for i, c in enumerate(source_nb.cells) if is_solution_cell(c)]
+    """``grade_id`` -> index of the submission cell holding that solution (or written answer),
+    and repair notes."""
+    wanted = [(i, c) for i, c in enumerate(source_nb.cells) if is_solution_cell(c) or is_answer_cell(c)]
     cells = submission_nb.cells
     used: set[int] = set()
     found: dict[str, int] = {}
@@ -114,7 +118,7 @@ def reconcile(release_nb, source_nb, submission_nb) -> nbformat.NotebookNode:
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
         gid = nbgrader_meta(cell).get("grade_id")
-        if is_solution_cell(cell) and gid in found:
+        if (is_solution_cell(cell) or is_answer_cell(cell)) and gid in found:
             cell["source"] = submission_nb.cells[found[gid]].get("source", "")
     known = {c.get("source", "").strip() for c in release_nb.cells} | \
             {c.get("source", "").strip() for c in source_nb.cells}
@@ -156,13 +160,17 @@ def bound_names(code: str, imports: bool = True) -> set[str]:
 
 @dataclass
 class Plan:
-    """What grading runs for one submission (see :func:`plan`)."""
+    """What grading runs for one submission (see :func:`plan`); ``student_sources`` (the
+    submission's code by solution cell) and ``setup_sources`` are what :mod:`coursekit.rules`
+    reads."""
 
     cells: list[Cell]
     notes: list[str]
     flags: list[str]
     student_names: set[str]
     shared_names: set[str]
+    student_sources: dict[str, str]
+    setup_sources: list[str]
 
 
 def plan(source_nb, submission_nb) -> Plan:
@@ -198,4 +206,6 @@ def plan(source_nb, submission_nb) -> Plan:
         else:
             shared_names |= bound_names(cell.source)
             cells.append(Cell(i, "setup", cell.source, gid))
-    return Plan(cells, notes, flags, student_names - shared_names, shared_names)
+    return Plan(cells, notes, flags, student_names - shared_names, shared_names,
+                {c.grade_id: c.source for c in cells if c.kind == "solution" and c.grade_id},
+                [c.source for c in cells if c.kind == "setup"])

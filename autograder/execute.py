@@ -9,21 +9,26 @@
   where the student's names are looked up in the kernel.
 
 The kernel thus never receives a test, and a verdict is computed only by code that
-student code has never run beside. Each cell has a time limit: past it, the kernel
+student code has never run beside. A test cell runs in segments, visible tests first, then
+its hidden tests: when the student's own code raises inside a hidden test, the student sees
+the exception's name but not its message, which could carry the hidden input. Each cell has a time limit: past it, the kernel
 is interrupted (KeyboardInterrupt in the student's code, as Jupyter's interrupt
 button does) and the run goes on with the next cell; a kernel that does not answer
 within :data:`INTERRUPT_GRACE` seconds is killed, and the cells after it are not run.
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import signal
 import time
 from dataclasses import asdict, dataclass, field
 
+import re
+
 from . import rpc
 from .kernel import _Tail
-from .remote import KernelDied, TestNamespace, TrustedPeer
+from .remote import KernelDied, TestNamespace, TrustedPeer, from_kernel
 
 MESSAGE_LIMIT = 600
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -38,8 +43,9 @@ class PartResult:
     grade_id: str
     max_points: float
     points: float
-    status: str  # "passed" | "failed" | "not run"
+    status: str  # "passed" | "failed" | "not run" | "manual" (a written answer, graded by a person)
     message: str
+    manual: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +69,21 @@ class Outcome:
     error: tuple[str, str] | None = None
     stdout: str = ""
     notes: list[str] = field(default_factory=list)
+    hidden_input: bool = False  # the error is the student's own, raised on a hidden test's input
+
+
+_HIDDEN = re.compile(r"^### (BEGIN|END) HIDDEN TESTS[^\n]*$", re.M)
+
+
+def segments(source: str) -> list[tuple[bool, str]]:
+    """A test cell cut at its top-level ``### BEGIN/END HIDDEN TESTS`` lines: ``(hidden, code)``
+    in order (each piece is whole top-level statements)."""
+    out, hidden, start = [], False, 0
+    for match in _HIDDEN.finditer(source):
+        out.append((hidden, source[start:match.start()]))
+        hidden, start = match.group(1) == "BEGIN", match.end()
+    out.append((hidden, source[start:]))
+    return [(h, code) for h, code in out if code.strip()]
 
 
 class _NoShell:
@@ -105,8 +126,10 @@ class _Alarm:
 class Runner:
     """Runs the cells of one submission against one kernel (a :class:`autograder.sandbox.KernelProcess`)."""
 
-    def __init__(self, kernel, cell_timeout: float, student_names: set[str], shared_names: set[str]):
+    def __init__(self, kernel, cell_timeout: float, student_names: set[str], shared_names: set[str],
+                 sources: tuple[dict[str, str], list[str]] = ({}, [])):
         self.kernel, self.cell_timeout = kernel, cell_timeout
+        self.sources = sources  # (the student's cells by grade_id, the setup cells): for coursekit.rules
         self.peer = TrustedPeer(kernel.sock)
         self.alive = True
         self.ns = TestNamespace(self.peer, student_names, shared_names)
@@ -121,8 +144,9 @@ class Runner:
             self.peer.deadline = None
         if not header.get("ready"):
             raise RuntimeError("the grading kernel did not start")
-        from coursekit import harness
+        from coursekit import harness, rules
         harness.use_kernel(self.peer)
+        rules.use_sources(*self.sources)  # rules read the submission's cells, never the kernel's word
 
     def run(self, cells: list[Cell]) -> tuple[dict[int, Outcome], list[str]]:
         outcomes: dict[int, Outcome] = {}
@@ -133,10 +157,14 @@ class Runner:
                 continue
             outcome = outcomes[cell.index] = Outcome()
             deadline = time.monotonic() + self.cell_timeout
-            if cell.kind in ("setup", "solution"):
-                self._in_kernel(cell, outcome, deadline, notes)
-            if cell.kind == "test" or (cell.kind == "setup" and outcome.completed and not outcome.error):
-                self._here(cell, outcome, deadline, notes)
+            try:
+                if cell.kind in ("setup", "solution"):
+                    self._in_kernel(cell, outcome, deadline, notes)
+                if cell.kind == "test" or (cell.kind == "setup" and outcome.completed and not outcome.error):
+                    self._here(cell, outcome, deadline, notes)
+            except Exception as err:  # noqa: BLE001 - whatever a kernel sent costs this cell, never the run
+                outcome.completed = True
+                outcome.error = ("GraderError", f"the grader could not use the kernel's answer ({type(err).__name__})")
         return outcomes, notes
 
     def _in_kernel(self, cell: Cell, outcome: Outcome, deadline: float, notes: list[str]) -> None:
@@ -151,10 +179,10 @@ class Runner:
             return
         except KeyboardInterrupt:
             reply = {"error": ["KeyboardInterrupt", ""], "stdout": ""}
-        if not isinstance(reply, dict):
-            self._died(notes)
-            return
         outcome.completed = True
+        if not isinstance(reply, dict):
+            outcome.error = ("MalformedReply", "the kernel's answer to 'run this cell' was not a report")
+            return
         error = reply.get("error")
         if isinstance(error, list) and len(error) == 2:
             outcome.error = (str(error[0]), str(error[1]))
@@ -167,10 +195,12 @@ class Runner:
     def _here(self, cell: Cell, outcome: Outcome, deadline: float, notes: list[str]) -> None:
         out = _Tail()
         self.ns.mirror = cell.kind == "test"
+        hidden = False
         try:
-            code = compile(_transform(cell.source), f"<cell {cell.index}>", "exec")
             with _Alarm(self.peer, deadline), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-                exec(code, self.ns)  # noqa: S102 - the instructor's own cell
+                for hidden, piece in segments(cell.source) if cell.kind == "test" else [(False, cell.source)]:
+                    code = compile(_transform(piece), f"<cell {cell.index}>", "exec")
+                    exec(code, self.ns)  # noqa: S102 - the instructor's own cell
             outcome.completed = True
         except rpc.Deadline:
             self._recover(outcome, notes, cell)
@@ -180,6 +210,7 @@ class Runner:
         except BaseException as err:  # noqa: BLE001 - a failing test is an outcome, not a crash
             outcome.completed = True
             outcome.error = tuple(rpc.describe(err))
+            outcome.hidden_input = hidden and from_kernel(err)
         finally:
             self.ns.mirror = False
         outcome.stdout += out.text()
@@ -208,8 +239,9 @@ class Runner:
         self.alive = False
 
     def close(self) -> None:
-        from coursekit import harness
+        from coursekit import harness, rules
         harness.use_kernel(None)
+        rules.use_sources(None)
         if self.alive:
             try:
                 self.peer.send({"op": "bye", "id": 0})
@@ -218,13 +250,23 @@ class Runner:
         self.kernel.close()
 
 
-def explain(ename: str, evalue: str, cell_timeout: float) -> str:
+#: exception names shown as they are; a student's own exception class could spell out data
+_BUILTIN_NAMES = set(dir(builtins))
+
+
+def explain(ename: str, evalue: str, cell_timeout: float, hidden_input: bool = False) -> str:
     """A student-facing message for an exception raised while testing a part.
 
     Only the exception's name and message are used: never the traceback, which
-    could show the source of hidden tests.
+    could show the source of hidden tests. The student's own exception on a hidden
+    test's input (``hidden_input``) is named without its message, which could carry that input.
     """
     evalue = (evalue or "").strip()
+    if hidden_input and ename not in ("NotImplementedError", "KeyboardInterrupt"):
+        shown = ename if ename in _BUILTIN_NAMES else "an exception"
+        return (f"Your code raised {shown} on an input of the hidden tests (its message is not shown: it "
+                "could reveal that input). Your code passes the visible tests; try your own inputs of other "
+                "shapes and sizes, and the edge cases the instructions name.")
     if ename == "NotImplementedError":
         return ("Not attempted yet: the function still raises NotImplementedError. Replace "
                 "`raise NotImplementedError()` with your code.")
@@ -239,13 +281,20 @@ def explain(ename: str, evalue: str, cell_timeout: float) -> str:
     return f"Your code raised {ename}: {evalue}"
 
 
+MANUAL_MESSAGE = "Written answer: awaiting manual grading by your instructor."
+
+
 def collect(parts, outcomes: dict[int, Outcome], cell_timeout: float) -> list[PartResult]:
-    """Results of ``parts`` (see :mod:`autograder.parts`) from the outcomes of their test cells."""
+    """Results of ``parts`` (see :mod:`autograder.parts`) from the outcomes of their test cells;
+    a written answer (a manually graded part) awaits a person."""
     results = []
     for part in parts:
+        if part.manual:
+            results.append(PartResult(part.grade_id, part.points, 0.0, "manual", MANUAL_MESSAGE, manual=True))
+            continue
         outcome = outcomes.get(part.cell_index, Outcome())
         if outcome.error is not None:
-            message = explain(outcome.error[0], outcome.error[1], cell_timeout)
+            message = explain(outcome.error[0], outcome.error[1], cell_timeout, outcome.hidden_input)
             results.append(PartResult(part.grade_id, part.points, 0.0, "failed", message[:MESSAGE_LIMIT]))
         elif not outcome.completed:
             results.append(PartResult(part.grade_id, part.points, 0.0, "not run",

@@ -25,7 +25,7 @@ DEFAULT_CELL_TIMEOUT = 120.0
 
 
 def zero_result(parts, status: str, message: str) -> list[PartResult]:
-    return [PartResult(p.grade_id, p.points, 0.0, status, message) for p in parts]
+    return [PartResult(p.grade_id, p.points, 0.0, status, message, manual=p.manual) for p in parts]
 
 
 def setup_imports(source_nb) -> list[str]:
@@ -70,7 +70,8 @@ def grade_submission(source_path: Path, submission_path: Path, zygote,
                          [reason], "ungradable", start)
     work = plan(source_nb, submission_nb)
     kernel = zygote.connect(threads=threads, workdir=workdir)
-    runner = Runner(kernel, cell_timeout, work.student_names, work.shared_names)
+    runner = Runner(kernel, cell_timeout, work.student_names, work.shared_names,
+                    (work.student_sources, work.setup_sources))
     try:
         outcomes, run_notes = runner.run(work.cells)
     finally:
@@ -85,8 +86,9 @@ def summarise(results: list[PartResult], notes: list[str], status: str, start: f
         "status": status,
         "flags": flags or [],
         "parts": [r.to_dict() for r in results],
-        "score": sum(r.points for r in results),
-        "max_score": sum(r.max_points for r in results),
+        "score": sum(r.points for r in results if not r.manual),
+        "max_score": sum(r.max_points for r in results if not r.manual),
+        "manual_max": sum(r.max_points for r in results if r.manual),
         "notes": notes,
         "seconds": round(time.perf_counter() - start, 2),
     }

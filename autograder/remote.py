@@ -33,8 +33,26 @@ class KernelDied(BaseException):
     """The student's kernel went away (crash, ``os._exit``, killed at a time limit)."""
 
 
+FROM_KERNEL = "__raised_in_kernel__"  # attribute set on every exception that came from the kernel
+
+
+def from_kernel(error: BaseException) -> bool:
+    """Was ``error`` raised in the student's kernel (its message is the student's text)?"""
+    return bool(getattr(error, FROM_KERNEL, False))
+
+
 def error_from(err: rpc.RemoteError) -> BaseException:
-    """The exception to raise here for a failure in the kernel (same name, same message)."""
+    """The exception to raise here for a failure in the kernel (same name, same message), marked
+    as coming from the kernel (:func:`from_kernel`)."""
+    out = _same_exception(err)
+    try:
+        setattr(out, FROM_KERNEL, True)
+    except (AttributeError, TypeError):  # pragma: no cover - every exception class here has a __dict__
+        pass
+    return out
+
+
+def _same_exception(err: rpc.RemoteError) -> BaseException:
     name = err.ename if err.ename.isidentifier() and not keyword.iskeyword(err.ename) else "RemoteError"
     if name in _BUILTIN_ERRORS:
         try:

@@ -19,6 +19,9 @@ import time
 from . import wire
 
 
+MALFORMED = "$malformed"  # the key under which receive() reports values that are not data
+
+
 class RemoteError(Exception):
     """The other side raised: ``ename`` and ``evalue`` are its exception's name and message."""
 
@@ -78,11 +81,17 @@ class Peer:
         wire.send_message(self.sock, message, values or {}, self.ref)
 
     def receive(self) -> tuple[dict, dict]:
+        """The next message: (header, values). A frame that is read whole but whose values are not
+        data comes back with the values ``{MALFORMED: reason}``: only its own request fails."""
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
             if left <= 0 or not select.select([self.sock], [], [], left)[0]:
                 raise Deadline()
-        return wire.recv_message(self.sock, self.resolve)
+        header, blobs = wire.recv_frame(self.sock)
+        try:
+            return header, wire.decode_values(header, blobs, self.resolve)
+        except wire.WireError as err:
+            return header, {MALFORMED: str(err)}
 
     def request(self, op: str, values: dict | None = None, **fields):
         """Send a request and wait for its reply, serving nested requests meanwhile."""
@@ -92,13 +101,21 @@ class Peer:
         while True:
             header, got = self.receive()
             if "op" in header:
-                self.serve(header, got)
+                if MALFORMED in got:
+                    self.send({"re": header.get("id") if type(header.get("id")) is int else None,
+                               "err": ["WireError", got[MALFORMED]]})
+                else:
+                    self.serve(header, got)
                 continue
             if header.get("re") != number:
                 continue  # the late reply to a request that was given up (interrupted)
+            if MALFORMED in got:
+                raise RemoteError("MalformedReply", f"the answer could not be read as data ({got[MALFORMED]})")
             if "err" in header:
-                ename, evalue = (list(header["err"]) + ["", ""])[:2]
-                raise RemoteError(str(ename), str(evalue))
+                err = header["err"]
+                if not (isinstance(err, list) and len(err) == 2 and all(isinstance(e, str) for e in err)):
+                    raise RemoteError("MalformedReply", "the error in the answer could not be read")
+                raise RemoteError(err[0], err[1])
             return got.get("ok")
 
     def serve(self, header: dict, values: dict) -> None:

@@ -17,8 +17,10 @@ two kinds of references that each side hands out for objects that are not data:
   that a hidden test substitutes for an earlier part); the kernel can only call it.
 
 Every size is bounded (:data:`MAX_FRAME`, :data:`MAX_DEPTH`, :data:`MAX_ITEMS`), and a
-malformed frame raises :class:`WireError`, which the trusted side treats like any
-wrong answer from the student's kernel.
+malformed frame raises :class:`WireError`. A frame whose framing is broken leaves the
+channel unusable (the kernel is then treated as dead); a frame read whole whose values are
+not data costs only the request it answers (:mod:`autograder.rpc`), which the trusted side
+treats like any wrong answer from the student's kernel.
 """
 from __future__ import annotations
 
@@ -331,11 +333,21 @@ def send_message(sock: socket.socket, message: dict, values: dict, ref: Callable
     send_frame(sock, {**message, "v": tree, "blobs": len(blobs)}, blobs)
 
 
-def recv_message(sock: socket.socket, resolve: Callable[[dict], object]) -> tuple[dict, dict]:
-    """(header fields, decoded values) of the next message."""
-    header, blobs = recv_frame(sock)
+def decode_values(header: dict, blobs: list[bytes], resolve: Callable[[dict], object]) -> dict:
+    """The values of a received frame (see :func:`recv_frame`). Whatever goes wrong in them is a
+    :class:`WireError`: the frame itself was read whole, so the channel stays usable."""
     tree = header.get("v", {})
     if not isinstance(tree, dict):
         raise WireError("values are not an object")
-    values = {k: decode(v, blobs, resolve) for k, v in tree.items()}
-    return header, values
+    try:
+        return {k: decode(v, blobs, resolve) for k, v in tree.items()}
+    except WireError:
+        raise
+    except Exception as err:  # noqa: BLE001 - e.g. a complex of three numbers, a huge slice bound
+        raise WireError(f"bad value ({type(err).__name__})") from None
+
+
+def recv_message(sock: socket.socket, resolve: Callable[[dict], object]) -> tuple[dict, dict]:
+    """(header fields, decoded values) of the next message."""
+    header, blobs = recv_frame(sock)
+    return header, decode_values(header, blobs, resolve)

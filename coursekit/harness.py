@@ -11,8 +11,10 @@ kernel's random generators, or run a module forward and backward use them:
 - :func:`build_module` builds a module from a data spec (layers of ``torch.nn``);
 - :func:`seed_everything` seeds ``random``, NumPy's global generator and torch;
 - :func:`forward_backward` runs a module on inputs and returns output and gradients;
-- :func:`forward_backward_checked` does the same with some torch functions switched off, and
-  reports an output that is not a tensor, or does not require grad, instead of failing;
+- :func:`forward_backward_graph` does the same, also returns the names of the autograd nodes
+  that made the output (a part that may not call ``conv2d`` checks there is no
+  ``ConvolutionBackward`` node, with :func:`coursekit.rules.forbid_nodes`), and reports an
+  output that is not a tensor, or does not require grad, instead of failing;
 - :func:`gradcheck` runs ``torch.autograd.gradcheck`` on a module;
 - :func:`call_in_place` calls a function that works on its arguments in place and returns
   them as the call left them.
@@ -25,7 +27,7 @@ import numpy as np
 
 #: names the grader may run in a kernel (nothing else can be asked of it this way)
 KERNEL_OPERATIONS = {"build_module", "seed_everything", "forward_backward", "state_of",
-                     "forward_backward_checked", "gradcheck", "call_in_place"}
+                     "forward_backward_checked", "forward_backward_graph", "gradcheck", "call_in_place"}
 
 _peer = None  # set by the grader in its trusted test process (autograder.execute)
 
@@ -176,6 +178,49 @@ def forward_backward_checked(module, *inputs, grad_output=None, disabled=()):
     if not isinstance(out, torch.Tensor):
         return result
     result["output"], result["requires_grad"] = as64(out), bool(out.requires_grad)
+    if out.requires_grad:
+        g = torch.ones_like(out) if grad_output is None else torch.as_tensor(np.asarray(grad_output), dtype=out.dtype)
+        out.backward(g)
+        result["input_grads"] = [as64(x.grad) for x in xs]
+        result["param_grads"] = {n: as64(p.grad) for n, p in module.named_parameters()}
+    return result
+
+
+def graph_nodes(tensor) -> list[str]:
+    """The class names of the autograd nodes that ``tensor`` was computed by (sorted, unique)."""
+    names, seen, todo = set(), set(), [getattr(tensor, "grad_fn", None)]
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        names.add(type(node).__name__)
+        todo += [child for child, _ in getattr(node, "next_functions", ())]
+    return sorted(names)
+
+
+def forward_backward_graph(module, *inputs, grad_output=None):
+    """:func:`forward_backward` that also returns ``"nodes"``: the names of the autograd nodes of
+    the output (e.g. ``ConvolutionBackward0``). Returns ``{"output", "output_type",
+    "requires_grad", "nodes", "input_grads", "param_grads"}``: when the output is not a tensor
+    (``output`` is then None) or does not require grad, no backward pass runs and every gradient
+    is None; a gradient that autograd leaves empty is None."""
+    if _remote(module):
+        return _ask("forward_backward_graph", module, *inputs, grad_output=grad_output)
+    import torch
+
+    dtype = next((p.dtype for p in module.parameters()), torch.float64)
+    xs = [torch.tensor(np.asarray(x), dtype=dtype, requires_grad=True) for x in inputs]
+    for p in module.parameters():
+        p.grad = None
+    out = module(*xs)
+    as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()  # noqa: E731
+    result = {"output": None, "output_type": type(out).__name__, "requires_grad": False, "nodes": [],
+              "input_grads": [None] * len(xs), "param_grads": {n: None for n, _ in module.named_parameters()}}
+    if not isinstance(out, torch.Tensor):
+        return result
+    result["output"], result["requires_grad"] = as64(out), bool(out.requires_grad)
+    result["nodes"] = graph_nodes(out)
     if out.requires_grad:
         g = torch.ones_like(out) if grad_output is None else torch.as_tensor(np.asarray(grad_output), dtype=out.dtype)
         out.backward(g)

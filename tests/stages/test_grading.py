@@ -111,16 +111,20 @@ def test_every_submission_gets_a_grade_and_the_exit_code_says_so(graded):
 
 def test_solution_scores_full_marks(graded):
     r = graded["results"]["solution"]
-    failing = [(p["grade_id"], p["message"]) for p in r["parts"] if p["status"] != "passed"]
+    failing = [(p["grade_id"], p["message"]) for p in r["parts"] if p["status"] != "passed" and not p["manual"]]
     assert not failing, failing
     assert r["score"] == r["max_score"] > 0
+    manual = [p for p in r["parts"] if p["manual"]]   # written answers: a person grades them
+    assert all(p["status"] == "manual" and p["points"] == 0 for p in manual)
+    assert r["manual_max"] == sum(p["max_points"] for p in manual)
 
 
 def test_released_exercise_scores_zero_without_crashing_the_grader(graded):
     r = graded["results"]["released_stub"]
+    auto = [p for p in r["parts"] if not p["manual"]]
     assert r["score"] == 0
-    assert all(p["status"] == "failed" for p in r["parts"]), "every part should run and fail"
-    assert all("NotImplementedError" in p["message"] for p in r["parts"])
+    assert all(p["status"] == "failed" for p in auto), "every part should run and fail"
+    assert all("NotImplementedError" in p["message"] for p in auto)
     assert not r["notes"], r["notes"]
 
 
@@ -128,7 +132,7 @@ def test_each_buggy_submission_loses_exactly_its_parts(graded):
     assert len(graded["bugs"]) >= 4
     for bug in graded["bugs"]:
         r = graded["results"][f"bug_{bug['name']}"]
-        failed = {p["grade_id"] for p in r["parts"] if p["status"] != "passed"}
+        failed = {p["grade_id"] for p in r["parts"] if p["status"] != "passed" and not p["manual"]}
         assert failed == set(bug["breaks"]), f"{bug['name']}: failed {sorted(failed)}, expected {bug['breaks']}"
         lost = sum(p["max_points"] for p in r["parts"] if p["grade_id"] in bug["breaks"])
         assert r["score"] == r["max_score"] - lost
@@ -141,8 +145,8 @@ def test_each_buggy_submission_loses_exactly_its_parts(graded):
 def test_an_infinite_loop_costs_only_its_part(first_graded):
     graded = first_graded
     r = graded["results"]["loops_forever"]
-    failed = [p["grade_id"] for p in r["parts"] if p["status"] != "passed"]
-    assert failed == [graded["parts"][-1].grade_id], failed
+    failed = [p["grade_id"] for p in r["parts"] if p["status"] not in ("passed", "manual")]
+    assert failed == [[p for p in graded["parts"] if not p.manual][-1].grade_id], failed
     report = (graded["out"] / "report.txt").read_text()
     assert "loops_forever" in report and "time limit" in report
 
@@ -154,7 +158,7 @@ def test_a_dead_kernel_costs_the_parts_after_it_and_nobody_else(first_graded):
                        if is_solution_cell(c) and nbgrader_meta(c)["grade_id"] == crash_id)
     r = graded["results"]["kills_kernel"]
     for part, result in zip(graded["parts"], r["parts"]):
-        expected = "passed" if part.cell_index < crash_index else "not run"
+        expected = "manual" if part.manual else "passed" if part.cell_index < crash_index else "not run"
         assert result["status"] == expected, (part.grade_id, result)
     assert 0 < r["score"] < r["max_score"]
     assert "kills_kernel" in (graded["out"] / "report.txt").read_text()
@@ -186,10 +190,11 @@ def test_feedback_shows_every_part_and_never_a_hidden_test_line(graded):
 
 
 def test_grades_csv_has_one_column_per_part_and_consistent_totals(graded):
+    auto = [p for p in graded["parts"] if not p.manual]
     for student, row in graded["rows"].items():
-        total = sum(float(row[p.grade_id]) for p in graded["parts"])
+        total = sum(float(row[p.grade_id]) for p in auto)
         assert float(row["total"]) == pytest.approx(total), student
-        assert float(row["max_total"]) == pytest.approx(sum(p.points for p in graded["parts"]))
+        assert float(row["max_total"]) == pytest.approx(sum(p.points for p in auto))
 
 
 def student_check(assignment: str, bug: dict, tmp_path: Path):

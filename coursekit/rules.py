@@ -1,0 +1,273 @@
+"""Rules a homework part states ("loops only, no ``np.correlate``", "no ``conv2d`` from torch"),
+checked on the student's source code, where the student's running code cannot reach.
+
+A test cell calls :func:`forbid` with the names of the part's functions or classes; the
+check reads the code of the cells that define them, and of the cells that define the
+functions and classes those call in turn (a helper in another cell does not escape it),
+and fails the part when that code
+
+- uses a forbidden name, however it was imported (``np.correlate``, ``from numpy import
+  correlate as c``, ``import scipy.signal``, ``torch.convolution`` ...);
+- looks names up dynamically (``getattr``, ``eval``, ``exec``, ``__import__``, ``importlib``,
+  ``globals()``, ``vars``, ``__dict__``, ``sys.modules``, a star import ...), which no static
+  check could follow; where a part allows that (``dynamic=False``), a string that holds a
+  forbidden name (``getattr(np, "correlate")``) counts as using it.
+
+Where the code comes from:
+
+- while grading (:mod:`autograder.execute`), from the submission itself: the grader hands
+  the solution cells and the setup cells to :func:`use_sources` in the trusted process;
+  nothing the kernel says is involved;
+- in the student's own notebook (JupyterLab's Validate, the solutions stage), from the
+  cells IPython ran, found through the functions' code objects.
+
+A rule on the autograd graph (no ``ConvolutionBackward`` node in what a module computes)
+complements this for PyTorch parts: :func:`coursekit.harness.forward_backward_graph`.
+"""
+from __future__ import annotations
+
+import ast
+import linecache
+import sys
+from dataclasses import dataclass, field
+
+#: calls and names with which code reaches a name without writing it out
+DYNAMIC = ("getattr", "eval", "exec", "compile", "__import__", "importlib", "globals", "locals",
+           "vars", "__dict__", "__getattribute__", "sys.modules", "operator.attrgetter",
+           "operator.methodcaller", "builtins", "__builtins__", "ctypes", "inspect", "types.FunctionType",
+           "import *")
+
+
+@dataclass
+class Sources:
+    """The code the rules read: the student's cells (key: a name for messages) and the setup cells
+    (only their imports are used, to resolve names such as ``np``)."""
+
+    student: dict[str, str] = field(default_factory=dict)
+    setup: list[str] = field(default_factory=list)
+
+
+_sources: Sources | None = None
+
+
+def use_sources(student: dict[str, str] | None, setup: list[str] | None = None) -> None:
+    """Called by the grader in the trusted process: from now on the rules read these cells
+    (``None``: read the cells IPython ran, as in a student's own notebook)."""
+    global _sources
+    _sources = None if student is None else Sources(dict(student), list(setup or []))
+
+
+# --------------------------------------------------------------------------- reading code
+
+def _parse(source: str) -> ast.Module | None:
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        source = TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 - plain Python without IPython
+        pass
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return None
+
+
+def bound_names(tree: ast.Module) -> set[str]:
+    """Names a cell binds at its top level with ``def``, ``class`` or an assignment."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def used_names(tree: ast.Module) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def import_aliases(tree: ast.Module) -> dict[str, str]:
+    """``{local name: dotted module path}`` of every import in ``tree`` (at any depth)."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    aliases[a.asname] = a.name
+                else:
+                    aliases[a.name.split(".")[0]] = a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                if a.name != "*":
+                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+def _dotted(node: ast.AST) -> list[str] | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return [node.id] + parts[::-1]
+    return None
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    """ids of the string constants that stand alone as statements (docstrings): no code reads them."""
+    return {id(node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)}
+
+
+def references(tree: ast.Module, aliases: dict[str, str]) -> list[tuple[str, int]]:
+    """Every dotted name ``tree`` reads, with import aliases resolved (``np.correlate`` ->
+    ``numpy.correlate``), its imports, and every string constant but docstrings (quoted); with
+    line numbers. A star import reads as ``import *``."""
+    aliases = {**aliases, **import_aliases(tree)}
+    docstrings = _docstrings(tree)
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Attribute) and not isinstance(getattr(node, "_parent", None), ast.Attribute):
+            chain = _dotted(node)
+            if chain:
+                root = aliases.get(chain[0], chain[0])
+                found.append((".".join([root, *chain[1:]]), line))
+        elif isinstance(node, ast.Name):
+            found.append((aliases.get(node.id, node.id), line))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, line) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found += [(f"{node.module}.{a.name}" if a.name != "*" else "import *", line) for a in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            found.append(("'" + node.value + "'", line))
+    return found
+
+
+def _mark_parents(tree: ast.Module) -> ast.Module:
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            child._parent = node  # type: ignore[attr-defined]
+    return tree
+
+
+# --------------------------------------------------------------------------- where the code is
+
+def _grading_cells(names: list[str]) -> tuple[dict[str, ast.Module], dict[str, str]]:
+    """The cells to check (by name), from the submission, and the setup cells' imports."""
+    assert _sources is not None
+    trees = {key: _mark_parents(t) for key, src in _sources.student.items() if (t := _parse(src)) is not None}
+    binder: dict[str, str] = {}
+    for key, tree in trees.items():
+        for name in bound_names(tree):
+            binder[name] = key
+    aliases: dict[str, str] = {}
+    for src in _sources.setup:
+        tree = _parse(src)
+        if tree is not None:
+            aliases.update(import_aliases(tree))
+    todo = [binder[n] for n in names if n in binder]
+    chosen: dict[str, ast.Module] = {}
+    while todo:
+        key = todo.pop()
+        if key in chosen:
+            continue
+        chosen[key] = trees[key]
+        todo += [binder[n] for n in used_names(trees[key]) if n in binder and binder[n] not in chosen]
+    return chosen, aliases
+
+
+def _code_of(obj):
+    code = getattr(obj, "__code__", None)
+    if code is not None:
+        return code
+    if isinstance(obj, type):
+        for value in vars(obj).values():
+            value = getattr(value, "__func__", value)
+            if getattr(value, "__code__", None) is not None:
+                return value.__code__
+    return None
+
+
+def _local_cells(names: list[str]) -> tuple[dict[str, ast.Module], dict[str, str]]:
+    """The same, in the student's own kernel: the cells that IPython ran, found through the
+    functions' code objects; names are resolved through the notebook's globals."""
+    main = vars(sys.modules["__main__"])
+    aliases = {}
+    for key, value in main.items():
+        if type(value).__name__ == "module":
+            aliases[key] = value.__name__
+        elif callable(value) and getattr(value, "__module__", "__main__") not in (None, "__main__"):
+            aliases[key] = f"{value.__module__}.{getattr(value, '__name__', key)}"
+    chosen: dict[str, ast.Module] = {}
+    todo = list(names)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        code = _code_of(main.get(name))
+        if code is None or code.co_filename in chosen:
+            continue
+        tree = _parse("".join(linecache.getlines(code.co_filename)))
+        if tree is None:
+            continue
+        chosen[code.co_filename] = _mark_parents(tree)
+        todo += [n for n in used_names(tree) if _code_of(main.get(n)) is not None
+                 and getattr(main.get(n), "__module__", None) == "__main__"]
+    return chosen, aliases
+
+
+# --------------------------------------------------------------------------- the rule
+
+def _matches(name: str, forbidden: str) -> bool:
+    if name.startswith("'"):  # a string constant: the forbidden name's last part anywhere in it
+        leaf = forbidden.rsplit(".", 1)[-1]
+        return len(leaf) >= 4 and leaf in name
+    if forbidden.startswith("__"):  # a dunder attribute, on whatever object
+        return forbidden in name.split(".")
+    return name == forbidden or name.startswith(forbidden + ".")
+
+
+def violations(names: list[str], forbidden: list[str], dynamic: bool = True) -> list[str]:
+    """What the code behind ``names`` does against the rule (readable, one entry per finding)."""
+    cells, aliases = _grading_cells(names) if _sources is not None else _local_cells(names)
+    bad = list(forbidden) + (list(DYNAMIC) if dynamic else [])
+    found = []
+    for key, tree in cells.items():
+        where = f"cell '{key}'" if _sources is not None else "your cell"
+        for ref, line in references(tree, aliases):
+            # strings matter where dynamic look-ups are allowed (getattr(np, "correlate")); a message
+            # may well say "correlate" or "evaluate"
+            if ref.startswith("'") and dynamic:
+                continue
+            hit = next((f for f in (forbidden if ref.startswith("'") else bad) if _matches(ref, f)), None)
+            if hit is not None:
+                shown = ref if not ref.startswith("'") else f"the string {ref}'"
+                found.append(f"{shown} ({where}, line {line})")
+    return list(dict.fromkeys(found))
+
+
+def forbid(names, forbidden, message: str, dynamic: bool = True) -> None:
+    """Fail (AssertionError with ``message``) when the code of ``names`` (a function or class
+    name, or a list of them) or of what it calls uses any of ``forbidden`` (dotted names:
+    ``"numpy.correlate"``, ``"scipy"``, ``"torch.nn.functional.conv2d"``), or looks names up
+    dynamically (unless ``dynamic`` is false)."""
+    names = [names] if isinstance(names, str) else list(names)
+    found = violations(names, list(forbidden), dynamic)
+    if found:
+        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+        raise AssertionError(f"{message} Found: {'; '.join(found[:3])}{more}.")
+
+
+def forbid_nodes(nodes, forbidden, message: str) -> None:
+    """Fail with ``message`` when an autograd node name in ``nodes`` (from
+    :func:`coursekit.harness.forward_backward_graph`) contains one of ``forbidden`` (e.g.
+    ``"Convolution"``, ``"GroupNorm"``): the output was computed by a forbidden operation,
+    whatever name it was called by (``F.conv2d``, ``torch.convolution``, ``torch.ops.aten`` ...)."""
+    hits = sorted({str(n) for n in (nodes or []) if any(f in str(n) for f in forbidden)})
+    if hits:
+        raise AssertionError(f"{message} (autograd recorded {', '.join(hits)})")

@@ -1,0 +1,118 @@
+"""coursekit.rules: a part's rule ("no np.correlate", "no conv2d from torch") read off the
+student's code, however the forbidden name was reached, in the grader and in a notebook."""
+import linecache
+import sys
+import types
+
+import pytest
+
+from coursekit import rules
+
+SETUP = "import numpy as np\nimport torch\nimport torch.nn.functional as F\n"
+RULE = ["numpy.correlate", "numpy.convolve", "scipy", "torch"]
+
+
+@pytest.fixture
+def grading():
+    """The grader's mode: the cells come from the submission (use_sources), keyed by grade_id."""
+    def use(cells: dict[str, str]):
+        rules.use_sources(cells, [SETUP])
+    yield use
+    rules.use_sources(None)
+
+
+HONEST = "def corr1d(x, w):\n    n, k = len(x), len(w)\n    return np.array([np.dot(w, x[i:i + k]) for i in range(n - k + 1)])\n"
+
+
+@pytest.mark.parametrize("body", [
+    "    return np.correlate(x, w, 'valid')",
+    "    from numpy import correlate as c\n    return c(x, w)",
+    "    import scipy.signal\n    return scipy.signal.correlate(x, w, 'valid')",
+    "    from scipy import signal\n    return signal.correlate(x, w)",
+    "    return getattr(np, 'corr' + 'elate')(x, w)",
+    "    return np.__dict__['correlate'](x, w)",
+    "    return eval('np.correlate(x, w)')",
+    "    return torch.conv1d(torch.tensor(x)[None, None], torch.tensor(w)[None, None])[0, 0].numpy()",
+    "    return F.conv1d(x, w)",
+    "    return __import__('numpy').correlate(x, w)",
+])
+def test_every_way_to_reach_a_forbidden_function_is_found(grading, body):
+    grading({"corr1d": "def corr1d(x, w):\n" + body + "\n"})
+    with pytest.raises(AssertionError, match="write the loops yourself") as err:
+        rules.forbid("corr1d", RULE, "corr1d: write the loops yourself.")
+    assert "cell 'corr1d'" in str(err.value)
+
+
+def test_honest_code_passes_and_docstrings_and_messages_do_not_count(grading):
+    grading({"corr1d": 'def corr1d(x, w):\n    """Like np.correlate in valid mode, without torch."""\n'
+                       + HONEST.split("\n", 1)[1] + "    raise ValueError('see the correlate docs')\n"})
+    rules.forbid("corr1d", RULE, "no")
+    with pytest.raises(AssertionError, match="the string 'see the correlate docs'"):
+        rules.forbid("corr1d", RULE, "no", dynamic=False)   # getattr allowed: then strings count
+
+
+def test_a_helper_in_another_cell_is_read_too_but_unrelated_cells_are_not(grading):
+    grading({"helper": "def _slide(x, w):\n    return np.correlate(x, w)\n",
+             "corr1d": "def corr1d(x, w):\n    return _slide(x, w)\n",
+             "make_sobel_conv": "def make_sobel_conv():\n    return torch.nn.Conv2d(1, 2, 3)\n"})
+    with pytest.raises(AssertionError, match="numpy.correlate .cell 'helper', line 2"):
+        rules.forbid("corr1d", RULE, "no")
+    rules.forbid("make_sobel_conv", ["torch.nn.functional.conv2d"], "no")   # torch is allowed there
+
+
+def test_a_class_and_a_string_constant(grading):
+    grading({"unfold_conv": "class UnfoldConv2d(torch.nn.Module):\n    def forward(self, x):\n"
+                            "        op = getattr(F, 'conv2d')\n        return op(x, self.weight)\n"})
+    with pytest.raises(AssertionError, match="getattr"):
+        rules.forbid("UnfoldConv2d", ["torch.nn.functional.conv2d", "torch.conv2d"], "no conv2d")
+    with pytest.raises(AssertionError, match="the string 'conv2d'"):
+        rules.forbid("UnfoldConv2d", ["torch.nn.functional.conv2d"], "no conv2d", dynamic=False)
+
+
+def test_in_a_notebook_the_cells_ipython_ran_are_read(monkeypatch):
+    """Without the grader, the code comes from the functions' own cells (linecache), and names
+    resolve through the notebook's globals (np is numpy whatever the setup cell wrote)."""
+    import numpy
+
+    main = types.ModuleType("__main__")
+    main.np = numpy
+    for name, source in (("<cell-1>", "def _slide(x, w):\n    return np.correlate(x, w)\n"),
+                         ("<cell-2>", "def corr1d(x, w):\n    return _slide(x, w)\n"),
+                         ("<cell-3>", HONEST.replace("corr1d", "good"))):
+        linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+        exec(compile(source, name, "exec"), vars(main))
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    rules.use_sources(None)
+    with pytest.raises(AssertionError, match="numpy.correlate"):
+        rules.forbid("corr1d", RULE, "no")
+    rules.forbid("good", RULE, "no")
+
+
+def test_the_autograd_graph_names_a_forbidden_operation_whatever_it_was_called():
+    import torch
+    from torch import nn
+
+    from coursekit.harness import forward_backward_graph
+
+    class Sneaky(nn.Module):
+        def __init__(self, how):
+            super().__init__()
+            self.weight, self.how = nn.Parameter(torch.randn(2, 1, 3, 3, dtype=torch.float64)), how
+
+        def forward(self, x):
+            if self.how == "convolution":
+                return torch.convolution(x, self.weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)
+            if self.how == "aten":
+                return torch.ops.aten.conv2d(x, self.weight)
+            cols = nn.functional.unfold(x, 3)                       # the honest way: unfold + matmul
+            return (self.weight.view(2, -1) @ cols).view(x.shape[0], 2, x.shape[2] - 2, x.shape[3] - 2)
+
+    x = torch.randn(2, 1, 5, 6, dtype=torch.float64).numpy()
+    for how in ("convolution", "aten"):
+        got = forward_backward_graph(Sneaky(how), x)
+        with pytest.raises(AssertionError, match="Convolution"):
+            rules.forbid_nodes(got["nodes"], ["Convolution", "Conv2D"], "no conv2d")
+    honest = forward_backward_graph(Sneaky("unfold"), x)
+    rules.forbid_nodes(honest["nodes"], ["Convolution", "Conv2D"], "no conv2d")
+    assert honest["input_grads"][0].shape == (2, 1, 5, 6) and honest["param_grads"]["weight"].shape == (2, 1, 3, 3)
+    assert forward_backward_graph(Sneaky("convolution"), x)["output"].shape == (2, 2, 3, 4)
