@@ -10,7 +10,7 @@ MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
 CHROMIUM := /usr/bin/chromium
 BWRAP    := /usr/bin/bwrap
 
-.PHONY: setup book test release lock clean
+.PHONY: setup book test release student-edition lock clean
 
 setup: $(STAMP) $(FASHION) $(MATHJAX) $(CHROMIUM) $(BWRAP)
 
@@ -46,6 +46,12 @@ test: setup
 # Regenerate exercises/ from solutions/ (nbgrader generate_assignment).
 release: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m autograder release --all
+
+# What students clone: the book, exercises/, the course package, no solution or hidden test
+# (tools/student_edition.py; it fails if a line of a solution or hidden test is found in it).
+student-edition: setup
+	@test -n "$(DIR)" || { echo "usage: make student-edition DIR=path/to/new/folder"; exit 2; }
+	$(BIN)/python tools/student_edition.py $(DIR)
 
 # Re-pin requirements/constraints.txt from the current .venv.
 lock: setup

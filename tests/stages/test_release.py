@@ -93,3 +93,39 @@ def test_setup_cells_follow_the_repository_url():
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "sync_setup_cells.py"), "--check"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + "(run tools/sync_setup_cells.py)"
+
+
+def test_the_student_edition_gives_nothing_away(tmp_path):
+    """What students clone (tools/student_edition.py) holds the book, the exercises and the course
+    package, and not one line of a solution or a hidden test (short generic lines excepted by the
+    rule of student_edition.generic), nor solutions/, tests/ or the buggy submissions."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import student_edition
+
+    edition = student_edition.write_edition(tmp_path / "edition")
+    names = {p.name for p in edition.iterdir()}
+    assert {"book", "exercises", "coursekit", "autograder", "README.md", "Makefile", "_config.yml"} <= names
+    assert not names & {"solutions", "tests", "benchmarks", ".ci", "CONTRIBUTING.md"}
+    assert sorted(p.name for p in (edition / "exercises").iterdir()) == assignments()
+    secrets = student_edition.secret_lines()
+    assert len(secrets) > 300, "the secret lines were not found: the check would prove nothing"
+    found = student_edition.leaks(edition)
+    assert not found, f"{len(found)} line(s) of solutions or hidden tests in the student edition:\n" + "\n".join(found[:20])
+    text = (edition / "README.md").read_text()
+    assert "## Students" in text and "## Instructors" not in text and "make test" not in text
+
+
+def test_the_leak_check_finds_a_solution_line_wherever_it_hides(tmp_path):
+    """The search above can fail: a solution line pasted into a page, and a hidden-test line in a
+    Python file, are both found; a short generic line is not."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import student_edition
+
+    secrets = sorted(student_edition.secret_lines())
+    edition = tmp_path / "edition"
+    (edition / "book").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1\n    " + secrets[0] + "  \n")])
+    nbformat.write(nb, edition / "book" / "page.ipynb")
+    (edition / "helper.py").write_text("def f():\n" + "\t" + secrets[-1] + "\nreturn out\n")
+    found = student_edition.leaks(edition)
+    assert len(found) == 2 and any("page.ipynb" in f for f in found) and any("helper.py" in f for f in found)
