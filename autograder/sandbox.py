@@ -3,9 +3,11 @@
 :class:`Zygote` starts, once per batch, ``python -m autograder.zygote`` (see there)
 under Debian's bubblewrap (``bwrap``) with:
 
-- a file system view that holds only what a kernel needs, read-only: ``/usr`` and the
-  system libraries, a few files of ``/etc``, the Python installation and the course's
-  virtual environment, and the two course packages (``coursekit``, ``autograder``).
+- a file system view that holds only what a kernel needs, all of it read-only: ``/usr``
+  and the system libraries, a few files of ``/etc``, the Python installation and the
+  course's virtual environment, the two course packages (``coursekit``, ``autograder``),
+  and bubblewrap's own root and ``/dev`` (its few device nodes) remounted read-only, so
+  that nothing a kernel writes outside its private tmpfs can reach a later kernel.
   ``solutions/``, the submissions, the results and the gradebook are not in it at all;
 - no network but its own loopback (``--unshare-net``), its own PID, IPC and UTS
   namespaces, and a user namespace, so it works for an ordinary Linux account
@@ -13,10 +15,10 @@ under Debian's bubblewrap (``bwrap``) with:
 - a private ``/tmp``; inside it each submission then gets its own namespaces and a
   tmpfs of :data:`SCRATCH_BYTES` for its scratch folder, ``/tmp`` and ``/dev/shm``.
 
-The zygote forks one kernel per :meth:`Zygote.connect`. Each kernel's process count is
-bounded: in a ``pids`` cgroup (with ``pids.max`` = :data:`MAX_PROCESSES`) where the
-grader may create one (root), else by ``RLIMIT_NPROC`` in the kernel's own user
-namespace. Its memory is bounded by ``RLIMIT_DATA``.
+The zygote forks one kernel per :meth:`Zygote.connect`. Each kernel gets its own cgroup
+(memory with its children and shared memory, CPU share, process count) where the grader
+may write cgroups, else ``RLIMIT_NPROC`` and a memory watchdog: see :mod:`autograder.limits`.
+``RLIMIT_DATA`` bounds each of its processes too.
 
 Without bubblewrap (or where the machine refuses user namespaces) :func:`available`
 says why, and grading refuses to start unless the instructor asks for
@@ -24,7 +26,7 @@ says why, and grading refuses to start unless the instructor asks for
 """
 from __future__ import annotations
 
-import functools
+import dataclasses
 import json
 import os
 import shutil
@@ -39,10 +41,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import limits
+from .limits import MAX_PROCESSES
+
 COURSE_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MEMORY_LIMIT = 4 << 30     # RLIMIT_DATA of a kernel (bytes)
+DEFAULT_MEMORY_LIMIT = 4 << 30     # memory of a kernel, all its processes together (bytes)
 SCRATCH_BYTES = 512 << 20          # tmpfs for a kernel's scratch folder, /tmp and /dev/shm
-MAX_PROCESSES = 256                # processes and threads a kernel may run at once
 START_LIMIT = 60.0                 # seconds for the zygote (or a kernel) to be up
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd",
              "group", "hosts", "fonts", "mime.types", "ssl/certs", "alternatives", "matplotlibrc")
@@ -68,11 +72,15 @@ def bwrap_command(python: str, args: list[str]) -> list[str]:
             cmd += ["--ro-bind", path, path] if not os.path.islink(path) else ["--symlink", os.readlink(path), path]
     for name in ETC_FILES:
         cmd += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # before the binds: a course may live in /tmp
+    # bwrap's /dev: its few device nodes, read-only (a kernel mounts its own tmpfs on /dev/shm)
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
+    cmd += ["--tmpfs", "/tmp"]  # before the binds: a course may live in /tmp
     for path in kept_paths():
         cmd += ["--ro-bind", path, path]
     # the chapters' implementations of homework parts are not in a kernel's view (coursekit/chapters)
     cmd += ["--ro-bind", str(COURSE_ROOT / "autograder" / "blocked_chapters"), str(COURSE_ROOT / "coursekit" / "chapters")]
+    # bwrap's root (a tmpfs holding the mount points, /etc ...) read-only: no kernel leaves a file there
+    cmd += ["--remount-ro", "/"]
     return cmd + ["--chdir", "/tmp", python, *args]
 
 
@@ -85,74 +93,23 @@ def kept_paths() -> list[str]:
     return sorted(paths)
 
 
-class ProcessCgroup:
-    """A ``pids`` cgroup that bounds a kernel's process count (needs write access to cgroupfs)."""
-
-    ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")
-
-    def __init__(self, limit: int):
-        self.path: Path | None = None
-        for root in map(Path, self.ROOTS):
-            if not (root / "cgroup.procs").exists():
-                continue
-            if root.name != "pids" and "pids" not in (root / "cgroup.controllers").read_text(errors="replace"):
-                continue
-            path = root / f"autograder-{uuid.uuid4().hex[:12]}"
-            try:
-                path.mkdir()
-                (path / "pids.max").write_text(str(limit))
-                self.path = path
-                return
-            except OSError:
-                try:
-                    path.rmdir()
-                except OSError:
-                    pass
-
-    def add(self, pid: int) -> bool:
-        if self.path is None:
-            return False
-        try:
-            (self.path / "cgroup.procs").write_text(str(pid))
-            return True
-        except OSError:
-            return False
-
-    def close(self) -> None:
-        if self.path is None:
-            return
-        for _ in range(50):
-            try:
-                for pid in (self.path / "cgroup.procs").read_text().split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                self.path.rmdir()
-                break
-            except OSError:
-                time.sleep(0.02)
-        self.path = None
-
-
-@functools.lru_cache(maxsize=1)
-def cgroups_writable() -> bool:
-    group = ProcessCgroup(1)
-    ok = group.path is not None
-    group.close()
-    return ok
-
-
 class KernelProcess:
     """The grader's handle on one kernel: its channel, and its init process held by a pidfd
     (a signal can never reach another process that has reused a dead init's PID)."""
 
-    def __init__(self, sock: socket.socket, init_pid: int, cgroup: ProcessCgroup | None):
-        self.sock, self.init_pid, self.cgroup = sock, init_pid, cgroup
+    def __init__(self, sock: socket.socket, init_pid: int, group: limits.KernelGroup | None = None,
+                 events: str | None = None):
+        self.sock, self.init_pid, self.group, self.events = sock, init_pid, group, events
+        self.watchdog: limits.Watchdog | None = None
         try:
             self.pidfd: int | None = os.pidfd_open(init_pid)
         except (OSError, AttributeError):
             self.pidfd = None
+
+    def watch(self, memory: int, private_tmpfs: bool) -> None:
+        """Stop this kernel past ``memory`` bytes (:class:`autograder.limits.Watchdog`)."""
+        self.watchdog = limits.Watchdog(self, memory, self.group, private_tmpfs)
+        self.watchdog.start()
 
     def alive(self) -> bool:
         if self.pidfd is None:
@@ -180,6 +137,11 @@ class KernelProcess:
         self._signal(signal.SIGKILL, group=True)  # in a PID namespace, killing init ends them all
 
     def close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
+            if self.watchdog.tripped and self.events:  # the grader adds it to the submission's notes
+                with open(self.events, "a") as fh:
+                    fh.write(self.watchdog.tripped + "\n")
         self.kill()
         try:
             self.sock.close()
@@ -188,24 +150,61 @@ class KernelProcess:
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
-        if self.cgroup is not None:
-            self.cgroup.close()
+        if self.group is not None:
+            self.group.close()
 
 
 @dataclass(frozen=True)
 class ZygoteAddress:
-    """Where a zygote listens; :meth:`connect` starts a kernel for one submission."""
+    """Where a zygote listens; :meth:`connect` starts a kernel for one submission.
+
+    ``cgroups`` (where kernels' groups go, :func:`autograder.limits.discover`) and ``token``
+    (their names' prefix) come from the batch; ``events`` is a file where a kernel's handle
+    writes what the report must say (a kernel stopped at its memory limit)."""
 
     path: str
     sandboxed: bool
+    cgroups: limits.Cgroups | None = None
+    token: str = "autograder-"
+    memory: int = DEFAULT_MEMORY_LIMIT
+    events: str | None = None
 
-    def connect(self, threads: int | None = None, memory: int = DEFAULT_MEMORY_LIMIT,
+    def with_events(self, events: str) -> "ZygoteAddress":
+        return dataclasses.replace(self, events=events)
+
+    def connect(self, threads: int | None = None, memory: int | None = None,
                 workdir: str | None = None) -> KernelProcess:
         """A fresh kernel for one submission (its channel is ready for :mod:`autograder.remote`)."""
-        cgroup = ProcessCgroup(MAX_PROCESSES) if self.sandboxed and cgroups_writable() else None
+        memory = memory or self.memory
+        group = None
+        if self.sandboxed and self.cgroups is not None:
+            group = limits.KernelGroup(self.cgroups, self.token + uuid.uuid4().hex[:12], memory, threads,
+                                       MAX_PROCESSES)
         spec = {"threads": threads, "memory": memory, "scratch": SCRATCH_BYTES, "keep": kept_paths(),
-                "nproc": None if (cgroup and cgroup.path) or not self.sandboxed else MAX_PROCESSES,
+                "nproc": None if (group and "pids" in group.applied) or not self.sandboxed else MAX_PROCESSES,
                 "workdir": workdir}
+        try:
+            sock, pid = self._start(spec)
+        except BaseException:
+            if group is not None:
+                group.close()
+            raise
+        if group is not None and not group.add(pid):
+            group.close()
+            group = None
+            if spec["nproc"] is None:  # the init process has not forked yet: bound it some other way
+                os.kill(pid, signal.SIGKILL)
+                sock.close()
+                raise RuntimeError("the grading kernel could not be put into its cgroup")
+        sock.sendall(b"G")
+        sock.settimeout(None)
+        kernel = KernelProcess(sock, pid, group, self.events)
+        if self.sandboxed:
+            kernel.watch(memory, private_tmpfs=True)
+        return kernel
+
+    def _start(self, spec: dict) -> tuple[socket.socket, int]:
+        """Ask the zygote for a kernel; its init process's PID comes with the socket's credentials."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(START_LIMIT)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
@@ -219,20 +218,19 @@ class ZygoteAddress:
         if data != b"P" or not pid:
             sock.close()
             raise RuntimeError("the grading kernel did not start")
-        if cgroup is not None and cgroup.path is not None and not cgroup.add(pid):
-            cgroup.close()
-            cgroup = None
-        sock.sendall(b"G")
-        sock.settimeout(None)
-        return KernelProcess(sock, pid, cgroup)
+        return sock, pid
 
 
 class Zygote:
     """One zygote process per batch (see the module docstring); :meth:`connect` gives a kernel."""
 
-    def __init__(self, sandboxed: bool, preload: list[str] = (), threads: int | None = None):
-        self.sandboxed = sandboxed
+    def __init__(self, sandboxed: bool, preload: list[str] = (), threads: int | None = None,
+                 cgroups: bool = True, memory: int = DEFAULT_MEMORY_LIMIT):
+        self.sandboxed, self.memory, self.threads = sandboxed, memory, threads
         self.proc = None
+        # kernels' cgroups (sandboxed grading only); without them, RLIMIT_NPROC and a watchdog
+        self.cgroups = limits.discover() if sandboxed and cgroups else None
+        self.token = f"autograder-{uuid.uuid4().hex[:8]}-"
         self.dir = tempfile.mkdtemp(prefix="autograde-zygote-")
         try:
             self._start(preload, threads)
@@ -271,7 +269,7 @@ class Zygote:
 
     def address(self) -> "ZygoteAddress":
         """What a (forked) grading process needs to get kernels from this zygote."""
-        return ZygoteAddress(self.address_path, self.sandboxed)
+        return ZygoteAddress(self.address_path, self.sandboxed, self.cgroups, self.token, self.memory)
 
     def connect(self, **kwargs) -> KernelProcess:
         return self.address().connect(**kwargs)
@@ -283,18 +281,21 @@ class Zygote:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        limits.sweep(getattr(self, "cgroups", None), getattr(self, "token", "-"))  # groups of killed graders
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def describe(self) -> str:
+        """The isolation and limits of this batch's kernels, in words (report.txt's first line)."""
+        return describe(self.sandboxed, self.cgroups, self.memory, self.threads)
 
-def memory_note() -> str:
-    return (f"memory {DEFAULT_MEMORY_LIMIT >> 30} GiB (RLIMIT_DATA), {MAX_PROCESSES} processes, "
-            f"{SCRATCH_BYTES >> 20} MiB of scratch, /tmp and /dev/shm (tmpfs)")
 
-
-def describe(sandboxed: bool) -> str:
+def describe(sandboxed: bool, cgroups: limits.Cgroups | None = None, memory: int = DEFAULT_MEMORY_LIMIT,
+             threads: int | None = None) -> str:
     if sandboxed:
         return ("sandboxed kernels (bubblewrap: read-only view without solutions/ or other submissions, "
-                "no network, own PID/IPC namespaces, no capabilities; " + memory_note() + ")")
+                "no network, own PID/IPC namespaces, no capabilities; "
+                f"{limits.describe(cgroups, memory, threads)}; {SCRATCH_BYTES >> 20} MiB of private scratch, "
+                "/tmp and /dev/shm (tmpfs))")
     return "NO SANDBOX (--no-sandbox): kernels ran as plain processes with the instructor's rights"
 
 

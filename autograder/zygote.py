@@ -10,8 +10,9 @@ child builds the submission's own sandbox before any student code exists:
 - with ``--isolate`` (the zygote itself runs inside bubblewrap, see
   :mod:`autograder.sandbox`): new user, mount, PID, network, IPC and UTS namespaces;
   a size-limited tmpfs that holds the scratch folder, ``/tmp`` and ``/dev/shm`` (see
-  :func:`isolate`); an empty
-  ``/proc`` (no other process is visible); then an init process (PID 1 of the new PID
+  :func:`isolate`), mounted over the sandbox's read-only ``/tmp`` and ``/dev``; an empty,
+  read-only ``/proc`` (no other process is visible) and ``/dev/pts`` (no terminal that
+  two kernels could share); then an init process (PID 1 of the new PID
   namespace, which kills everything in it when it dies) and the kernel under it, with
   no capabilities, ``no_new_privs``, the memory and process limits, and not dumpable;
 - without it (``--no-sandbox``, or a machine without namespaces): the same two
@@ -39,7 +40,7 @@ import traceback
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
@@ -93,7 +94,9 @@ def isolate(scratch_bytes: int, keep: list[str] = ()) -> None:
     One tmpfs of ``scratch_bytes`` is mounted on ``/dev/shm``; its folder ``tmp`` becomes ``/tmp``
     (the scratch folder is ``/tmp/work``). The paths of ``keep`` that lie under ``/tmp`` (a course
     cloned there: its virtual environment and packages) are bound back, read-only, into the new
-    ``/tmp``; the rest of the zygote's ``/tmp`` is out of reach."""
+    ``/tmp``; the rest of the zygote's ``/tmp`` is out of reach. Everything else the process
+    sees is read-only (:func:`autograder.sandbox.bwrap_command`); ``/proc`` and ``/dev/pts``
+    become empty read-only folders."""
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
     _check(_libc().unshare(flags), "unshare")
@@ -118,7 +121,10 @@ def isolate(scratch_bytes: int, keep: list[str] = ()) -> None:
     _check(_libc().umount2(b"/dev/shm/old", MNT_DETACH), "umount the zygote's /tmp")
     os.rmdir("/dev/shm/old")
     os.mkdir(SCRATCH, 0o700)
-    _mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
+    empty = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _mount("tmpfs", "/proc", "tmpfs", empty, "size=4k,mode=0555")
+    if os.path.isdir("/dev/pts"):  # the zygote's devpts is shared by its kernels: a channel between them
+        _mount("tmpfs", "/dev/pts", "tmpfs", empty, "size=4k,mode=0555")
 
 
 def _relay(child: int) -> int:
