@@ -109,7 +109,8 @@ STAGES = {
     "browser": ["tests/stages/test_browser.py"],
     "solutions": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "600", *solutions()],
     "release": ["-n", str(WORKERS), "tests/stages/test_release.py"],  # independent tests: any worker
-    "grading": ["tests/stages/test_grading.py", "tests/stages/test_grading_corpus.py"],
+    "grading": ["tests/stages/test_grading.py", "tests/stages/test_grading_corpus.py",
+                "tests/stages/test_lying_kernel.py"],
     "unit": ["-n", str(WORKERS), "tests/unit"],
 }
 OPT_IN = {
