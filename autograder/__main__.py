@@ -47,9 +47,7 @@ def cmd_diff(args) -> int:
 
 def cmd_grade(args) -> int:
     from .batch import grade_folder
-
-    from .gradebook import default_url, nbgrader_export
-
+    from .gradebook import default_url
     from .sandbox import SandboxUnavailable
 
     out = args.out or COURSE_ROOT / "grading" / args.assignment
@@ -57,15 +55,15 @@ def cmd_grade(args) -> int:
     try:
         code = grade_folder(args.assignment, args.submissions, out, workers=args.workers,
                             cell_timeout=args.cell_timeout, progress=not args.no_progress, db_url=db_url,
-                            sandbox=not args.no_sandbox)
+                            sandbox=not args.no_sandbox, max_bytes=args.max_bytes)
     except SandboxUnavailable as err:
         print(f"grading refused: {err}.\nStudents' code would run with your rights, next to the grades. "
               "Install bubblewrap (and allow unprivileged user namespaces), or pass --no-sandbox to grade "
               "without isolation (the report then says so on its first line).", file=sys.stderr)
         return 2
     if db_url:
-        nbgrader_export(db_url, out / "nbgrader_export.csv")
-        print(f"gradebook: {db_url}; nbgrader export -> {out / 'nbgrader_export.csv'}")
+        print(f"gradebook: {db_url}; nbgrader's CSV export -> {out / 'nbgrader_export.csv'}; "
+              f"formgrader: --CourseDirectory.root={out}")
     return code
 
 
@@ -139,6 +137,8 @@ def main(argv=None) -> int:
                    help="run students' kernels as plain processes (only where bubblewrap cannot run)")
     p.add_argument("--db", help="gradebook URL (default: sqlite:///<course>/grading/gradebook.db; "
                                 "postgresql://user:pw@host:port/db for PostgreSQL; 'none' to skip)")
+    p.add_argument("--max-bytes", type=int, default=20 << 20,
+                   help="largest submission file read, in bytes (default 20 MiB; larger ones are reported)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("check", help="a student's check: run the visible tests of a notebook")

@@ -6,14 +6,14 @@ Layout accepted for the submissions folder (one entry per student):
     submissions/bob/hw1_mlp.ipynb           a folder per student (any notebook name)
     submissions/carol/hw1_mlp/hw1_mlp.ipynb nbgrader's exchange layout
 
-Each submission is graded in its own child process (and its own kernel), with a
-per-cell time limit and a hard limit for the whole submission; a crash or an
-infinite loop costs that student the affected parts and nothing else.
+Only regular files and folders are read, never through a symbolic link, and a student id
+must be a plain name (:mod:`autograder.ingest`). Each submission is graded in its own child
+process (and its own kernel, with its own limits), with a per-cell time limit and a hard
+limit for the whole submission; a crash or an infinite loop costs that student the
+affected parts and nothing else. The outputs are written by :mod:`autograder.outputs`.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import multiprocessing
 import os
@@ -22,7 +22,6 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
 
@@ -31,24 +30,13 @@ from tqdm.auto import tqdm
 
 from . import EXERCISES, SOLUTIONS
 from .assemble import reconcile
-from .feedback import render
 from .execute import THREAD_VARIABLES
 from .grade import DEFAULT_CELL_TIMEOUT, child_main, setup_imports
-from .gradebook import GradebookWriter
+from .gradebook import GradebookWriter, export_csv
+from .ingest import MAX_BYTES, Rejected, Submission, Unreadable, find_submissions, fingerprint  # noqa: F401
+from .outputs import spreadsheet_safe, write_outputs  # noqa: F401 - part of this module's interface
 from .parts import read_parts
-from .sandbox import Zygote, describe, kill_tree
-
-
-@dataclass(frozen=True)
-class Submission:
-    student: str
-    path: Path | None  # None: no notebook found for this student
-    notes: tuple[str, ...] = ()
-
-
-def fingerprint(path: Path | None) -> str:
-    """SHA-256 of a submission file ('' when there is none): a re-run regrades changed files only."""
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else ""
+from .sandbox import DEFAULT_MEMORY_LIMIT, Zygote, kill_tree
 
 
 def source_notebook(assignment: str) -> Path:
@@ -59,55 +47,29 @@ def source_notebook(assignment: str) -> Path:
     return found[0]
 
 
-def find_submissions(folder: Path, notebook_name: str) -> list[Submission]:
-    """One :class:`Submission` per student in ``folder`` (see the module docstring).
-
-    When a student handed in twice (``alice.ipynb`` and ``alice/``, or two notebooks
-    in a folder), the most recently modified notebook is graded and the others are
-    named in the notes.
-    """
-    candidates: dict[str, list[Path]] = {}
-    empty: set[str] = set()
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file():
-            candidates.setdefault(entry.stem, []).append(entry)
-            continue
-        notebooks = sorted(p for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-        candidates.setdefault(entry.name, []).extend(notebooks)
-        if not notebooks:
-            empty.add(entry.name)
-    subs = []
-    for student, paths in sorted(candidates.items()):
-        if not paths:
-            subs.append(Submission(student, None))
-            continue
-        ranked = sorted(paths, key=lambda p: (p.suffix == ".ipynb", p.stat().st_mtime, p.name == notebook_name,
-                                              str(p)), reverse=True)
-        chosen, others = ranked[0], ranked[1:]
-        notes = tuple(f"duplicate submission: graded {chosen.relative_to(folder)}, ignored "
-                      f"{p.relative_to(folder)}" for p in others)
-        subs.append(Submission(student, chosen, notes))
-    return subs
-
-
 def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float,
                    zygote, threads: int | None = None) -> dict:
     """Grade one submission in a separate Python process; never raises."""
     parts = read_parts(nbformat.read(source, as_version=4))
 
     def zeros(note: str, status: str) -> dict:
+        auto = [p for p in parts if not p.manual]
         return {"status": status, "notes": [note], "flags": [], "score": 0.0, "seconds": 0.0,
-                "max_score": sum(p.points for p in parts),
+                "max_score": sum(p.points for p in auto),
+                "manual_max": sum(p.points for p in parts if p.manual),
                 "parts": [{"grade_id": p.grade_id, "max_points": p.points, "points": 0.0,
-                           "status": "not run", "message": note} for p in parts]}
+                           "status": "manual" if p.manual else "not run", "message": note,
+                           "manual": p.manual} for p in parts]}
 
-    result = _grade_in_child(source, sub, cell_timeout, hard_timeout, zeros, zygote, threads)
+    try:
+        data = sub.read() if sub.path is not None else None
+    except Unreadable as err:  # it changed since it was listed
+        data, sub = None, Submission(sub.student, None, sub.notes + (f"{sub.rel} {err}",))
+    result = _grade_in_child(source, sub, data, cell_timeout, hard_timeout, zeros, zygote, threads)
     result["notes"] = list(sub.notes) + result["notes"]
     result["submission"] = str(sub.path) if sub.path else ""
-    result["fingerprint"] = fingerprint(sub.path)
-    result["source_fingerprint"] = fingerprint(source)
+    result["fingerprint"] = fingerprint(data)
+    result["source_fingerprint"] = fingerprint(source.read_bytes())
     return result
 
 
@@ -154,11 +116,11 @@ def exit_description(exitcode: int | None) -> str:
     return f"exit status {exitcode}"
 
 
-def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float, zeros,
-                    zygote, threads: int | None) -> dict:
-    if sub.path is None:
-        return zeros("No notebook (.ipynb) was found in this submission.", "ungradable")
-    result, failure, silent = _attempt(source, sub, cell_timeout, hard_timeout, zygote, threads)
+def _grade_in_child(source: Path, sub: Submission, data: bytes | None, cell_timeout: float, hard_timeout: float,
+                    zeros, zygote, threads: int | None) -> dict:
+    if data is None:
+        return zeros("No readable notebook (.ipynb) was found in this submission.", "ungradable")
+    result, failure, silent = _attempt(source, data, cell_timeout, hard_timeout, zygote, threads)
     if result is None and silent:
         # The trusted grading process died without a word (a signal such as the out-of-memory
         # killer's, or nothing in its log): not the student's doing, since their code runs in its
@@ -166,22 +128,30 @@ def _grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_tim
         # event in the report.
         note = (f"The first grading process ended without a result ({failure}); "
                 "the submission was graded again in a new one.")
-        result, failure, _ = _attempt(source, sub, cell_timeout, hard_timeout, zygote, threads)
+        result, failure, _ = _attempt(source, data, cell_timeout, hard_timeout, zygote, threads)
         if result is None:
             return zeros(f"{failure} A second try failed too.", "ungradable")
         result["notes"] = [note] + result["notes"]
     return zeros(failure, "ungradable") if result is None else result
 
 
-def _attempt(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float, zygote,
+def _attempt(source: Path, data: bytes, cell_timeout: float, hard_timeout: float, zygote,
              threads: int | None) -> tuple[dict | None, str, bool]:
-    """One grading process for ``sub``: (its result, or None with what went wrong and whether the
-    process died silently: killed by a signal, or without a line in its log)."""
+    """One grading process for a submission's bytes ``data``: (its result, or None with what went
+    wrong and whether the process died silently: killed by a signal, or without a line in its log).
+
+    The process grades a copy of ``data`` in its own folder (the bytes that were listed and
+    fingerprinted, never the student's file by its name); what the kernel's handle says for the
+    report (a kernel stopped at its memory limit) comes back in ``events.txt``."""
     with tempfile.TemporaryDirectory(prefix="autograde-child-") as tmp:
         out = Path(tmp) / "result.json"
         log = Path(tmp) / "stderr.txt"
-        exitcode = run_child(child_main, (str(source), str(sub.path.resolve()), str(out), str(log), tmp,
-                                          cell_timeout, zygote, threads), hard_timeout)
+        notebook = Path(tmp) / "submission.ipynb"
+        notebook.write_bytes(data)
+        events = Path(tmp) / "events.txt"
+        exitcode = run_child(child_main, (str(source), str(notebook), str(out), str(log), tmp,
+                                          cell_timeout, zygote.with_events(str(events)), threads), hard_timeout)
+        limit_notes = events.read_text().splitlines() if events.exists() else []
         if exitcode is None:
             return None, f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).", False
         if exitcode != 0 or not out.exists():
@@ -189,7 +159,9 @@ def _attempt(source: Path, sub: Submission, cell_timeout: float, hard_timeout: f
             silent = not lines or exitcode < 0
             return None, (f"The grader failed on this submission ({exit_description(exitcode)}; "
                           f"{(lines[-1:] or ['no output'])[0][:300]})."), silent
-        return json.loads(out.read_text()), "", False
+        result = json.loads(out.read_text())
+        result["notes"] = result["notes"] + limit_notes
+        return result, "", False
 
 
 # Process.start() polls every other child of this process (multiprocessing's _cleanup), and when two
@@ -235,97 +207,73 @@ def _write_json(path: Path, data: dict) -> None:
 def previous_results(out_dir: Path, subs: list[Submission], part_ids: list[str], source: Path) -> dict[str, dict]:
     """Grades an earlier run recorded for exactly these files and this source notebook."""
     kept = {}
+    source_print = fingerprint(source.read_bytes())
     for sub in subs:
         path = out_dir / "results" / f"{sub.student}.json"
         try:
             old = json.loads(path.read_text())
-        except (OSError, ValueError):
+            data = sub.read() if sub.path is not None else None
+        except (OSError, ValueError, Unreadable):
             continue
         same_parts = [p["grade_id"] for p in old.get("parts", [])] == part_ids
-        same_files = (old.get("fingerprint") == fingerprint(sub.path)
-                      and old.get("source_fingerprint") == fingerprint(source))
+        same_files = old.get("fingerprint") == fingerprint(data) and old.get("source_fingerprint") == source_print
         if same_parts and same_files and old.get("status") == "graded":
             kept[sub.student] = old
     return kept
 
 
-def write_reconciled(source: Path, release: Path | None, sub: Submission, out_dir: Path) -> None:
-    """``reconciled/<student>.ipynb``: the submission restored onto the release (see assemble.reconcile)."""
+def write_reconciled(source: Path, release: Path | None, sub: Submission, out_dir: Path,
+                     assignment: str | None = None) -> None:
+    """``reconciled/<student>.ipynb``: the submission restored onto the release (see assemble.reconcile);
+    the same notebook goes to ``autograded/<student>/<assignment>/<notebook>.ipynb``, where nbgrader's
+    formgrader looks for it (its course folder is ``out_dir``)."""
     if release is None or sub.path is None:
         return
     try:
-        submission_nb = nbformat.read(sub.path, as_version=4)
+        submission_nb = nbformat.reads(sub.read().decode("utf-8"), as_version=4)
         nb = reconcile(nbformat.read(release, as_version=4), nbformat.read(source, as_version=4), submission_nb)
         (out_dir / "reconciled").mkdir(exist_ok=True)
         nbformat.write(nb, out_dir / "reconciled" / f"{sub.student}.ipynb")
+        if assignment:
+            folder = out_dir / "autograded" / sub.student / assignment
+            folder.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, folder / f"{source.stem}.ipynb")
     except Exception:  # noqa: BLE001 - an unreadable upload has nothing to restore; never stop the batch
         return
 
 
-def spreadsheet_safe(text: str) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula (leading = + - @, tab or CR quoted off)."""
-    text = str(text)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def write_outputs(assignment: str, results: dict[str, dict], out_dir: Path, part_ids: list[str],
-                  isolation: str) -> None:
-    """grades.csv, feedback/<student>.html and report.txt in ``out_dir`` (results/ is written as grades come in)."""
-    (out_dir / "feedback").mkdir(parents=True, exist_ok=True)
-    (out_dir / "results").mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "grades.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["student", *part_ids, "total", "max_total", "status", "review"])
-        for student in sorted(results):
-            r = results[student]
-            points = {p["grade_id"]: p["points"] for p in r["parts"]}
-            writer.writerow([spreadsheet_safe(student), *[f"{points.get(g, 0.0):g}" for g in part_ids],
-                             f"{r['score']:g}", f"{r['max_score']:g}", r["status"],
-                             spreadsheet_safe("; ".join(r.get("flags", [])))])
-    for student, r in results.items():
-        (out_dir / "feedback" / f"{student}.html").write_text(render(student, assignment, r))
-    lines = [f"Isolation: {isolation}.",
-             f"Assignment {assignment}: {len(results)} submission(s)."]
-    flagged = {s: r for s, r in sorted(results.items())
-               if r["notes"] or r.get("flags") or r["status"] != "graded"}
-    if flagged:
-        lines.append("Needs attention:")
-        for student, r in flagged.items():
-            lines.append(f"  {student} [{r['status']}] {r['score']:g}/{r['max_score']:g}")
-            lines += [f"    - {n}" for n in r["notes"]]
-            lines += [f"    - MANUAL REVIEW: {f}" for f in r.get("flags", [])]
-    else:
-        lines.append("Every submission ran cleanly.")
-    (out_dir / "report.txt").write_text("\n".join(lines) + "\n")
-
-
 def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int | None = None,
                  cell_timeout: float = DEFAULT_CELL_TIMEOUT, progress: bool = True,
-                 source: Path | None = None, db_url: str | None = None, sandbox: bool = True) -> int:
+                 source: Path | None = None, db_url: str | None = None, sandbox: bool = True,
+                 max_bytes: int = MAX_BYTES, memory: int = DEFAULT_MEMORY_LIMIT,
+                 release: Path | None = None) -> int:
     """Grade every submission in ``submissions``; returns the exit code.
 
     Also writes ``reconciled/<student>.ipynb`` (each submission restored onto the
-    release: metadata, tests and cell order back, added cells kept at the end) when the
-    release notebook exists. Run it from a script guarded by ``if __name__ == "__main__"``:
+    release: metadata, tests and cell order back, added cells kept at the end) and its copy in
+    nbgrader's ``autograded/`` layout when the release notebook exists (``release``, by default
+    ``exercises/<assignment>/``), and ``nbgrader_export.csv`` with a gradebook (``db_url``).
+    Run it from a script guarded by ``if __name__ == "__main__"``:
     the per-submission processes come from a forkserver (:func:`start_forkserver`), which
     imports the main module.
 
     ``sandbox=False`` (the command line's ``--no-sandbox``) runs kernels as plain
     processes; otherwise a machine that cannot sandbox them raises
-    :class:`autograder.sandbox.SandboxUnavailable` before anything is graded.
+    :class:`autograder.sandbox.SandboxUnavailable` before anything is graded. ``max_bytes``
+    bounds a submission file, ``memory`` a kernel (all its processes together).
 
     0: every submission has a grade (students whose code crashed or looped are graded
-    and named in report.txt); 1: at least one submission could not be graded at all
-    (unreadable file, no notebook, grader failure): see report.txt.
+    and named in report.txt); 1: at least one entry could not be graded at all
+    (an invalid student id, an unreadable file, no notebook, grader failure): see report.txt.
     """
     source = source or source_notebook(assignment)
-    release = EXERCISES / assignment / source.name
+    release = release or EXERCISES / assignment / source.name
     release = release if release.exists() else None
     source_nb = nbformat.read(source, as_version=4)
     part_ids = [p.grade_id for p in read_parts(source_nb)]
     n_code = sum(c.cell_type == "code" for c in source_nb.cells)
     hard_timeout = cell_timeout * n_code + 120
-    subs = find_submissions(submissions, source.name)
+    subs, rejected = find_submissions(submissions, source.name, max_bytes)
     workers = workers or os.cpu_count() or 1
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results").mkdir(exist_ok=True)
@@ -333,8 +281,9 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     todo = [s for s in subs if s.student not in results]
     threads = max(1, (os.cpu_count() or 1) // workers)  # cores shared out among the workers
     preload = setup_imports(source_nb)
-    zygote = Zygote(sandbox, preload, threads) if todo else None  # SandboxUnavailable: nothing graded
-    gradebook = GradebookWriter(db_url, assignment, source.stem, read_parts(source_nb)) if db_url else None
+    # SandboxUnavailable: nothing graded
+    zygote = Zygote(sandbox, preload, threads, memory=memory) if todo else None
+    gradebook = GradebookWriter(db_url, assignment, source.stem, source_nb) if db_url else None
     start = time.perf_counter()
     try:
         if gradebook:
@@ -349,7 +298,7 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
                             unit="notebook", disable=not progress):
                 student = futures[fut].student
                 results[student] = fut.result()
-                write_reconciled(source, release, futures[fut], out_dir)
+                write_reconciled(source, release, futures[fut], out_dir, assignment)
                 # recorded at once: an interrupted batch keeps every grade finished so far
                 _write_json(out_dir / "results" / f"{student}.json", results[student])
                 if gradebook:
@@ -357,13 +306,16 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     finally:
         if gradebook:
             gradebook.close()
+        isolation = zygote.describe() if zygote else "no kernel ran (every grade was kept from an earlier run)"
         if zygote is not None:
             zygote.close()
-    write_outputs(assignment, results, out_dir, part_ids, describe(sandbox))
-    n_bad = sum(r["status"] != "graded" for r in results.values())
+    write_outputs(assignment, results, out_dir, part_ids, isolation, rejected)
+    if db_url:
+        export_csv(db_url, out_dir / "nbgrader_export.csv")
+    n_bad = sum(r["status"] != "graded" for r in results.values()) + len(rejected)
     if len(todo) < len(subs):
         print(f"kept {len(subs) - len(todo)} grade(s) recorded by an earlier run (unchanged files)")
-    print(f"graded {len(results) - n_bad}/{len(results)} submissions of {assignment} in "
-          f"{time.perf_counter() - start:.1f} s -> {out_dir / 'grades.csv'}, {out_dir / 'feedback'}/, "
-          f"{out_dir / 'report.txt'}")
+    print(f"graded {len(results) - n_bad + len(rejected)}/{len(results) + len(rejected)} entries of "
+          f"{assignment} in {time.perf_counter() - start:.1f} s -> {out_dir / 'grades.csv'}, "
+          f"{out_dir / 'feedback'}/, {out_dir / 'report.txt'}")
     return 1 if n_bad else 0

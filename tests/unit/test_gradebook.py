@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from autograder.gradebook import GradebookWriter, nbgrader_export
-from autograder.parts import read_parts
+from autograder.gradebook import GradebookWriter, export_csv
 
 from toy_assignment import grade, make_toy, submission
 
@@ -73,13 +72,13 @@ def test_parallel_batch_writes_every_grade_to_the_gradebook(backend, tmp_path, r
     code, results, out = grade(toy, tmp_path, class_of_six(toy), db_url=url, workers=2)
     assert code == 0
     source = nbformat.read(toy, as_version=4)
-    reader = GradebookWriter(url, "toy", toy.stem, read_parts(source))
+    reader = GradebookWriter(url, "toy", toy.stem, source)
     try:
         assert reader.scores() == {s: r["score"] for s, r in results.items()}
         assert sorted(reader.scores().values()) == [2, 2, 2, 5, 5, 5]
     finally:
         reader.close()
     exported = tmp_path / "export.csv"
-    nbgrader_export(url, exported)
+    export_csv(url, exported)
     rows = list(csv.DictReader(open(exported)))
     assert {r["student_id"]: float(r["raw_score"]) for r in rows} == {s: r["score"] for s, r in results.items()}

@@ -24,7 +24,11 @@ TEST_MUL = ("check_scalar(mul(2, 3), 6, 'mul(2, 3)')\n### BEGIN HIDDEN TESTS\n"
             "check_scalar(mul(-2, 4), -8, 'mul on a negative number')\n### END HIDDEN TESTS")
 
 
-def make_toy(tmp_path):
+ANSWER = "Addition is commutative.\n### BEGIN SOLUTION\nBecause a + b = b + a.\n### END SOLUTION"
+
+
+def make_toy(tmp_path, answer: bool = False):
+    """The toy source notebook (``answer``: with a written answer worth 4 points, graded by a person)."""
     source = nbformat.v4.new_notebook(cells=[
         cell("markdown", "# Toy"),
         cell("code", "import math\nfrom coursekit.checks import check_scalar"),
@@ -33,10 +37,26 @@ def make_toy(tmp_path):
         cell("code", SOLUTION_MUL, solution=True, grade_id="mul"),
         cell("code", TEST_MUL, grade=True, locked=True, grade_id="mul_tests", points=3),
     ])
+    if answer:
+        source.cells.append(cell("markdown", ANSWER, solution=True, grade=True, grade_id="explain", points=4))
     source.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "toy.ipynb"
     nbformat.write(source, path)
     return path
+
+
+def make_release(source_path, folder):
+    """The student version of a toy source: stubs in the solution cells, no hidden tests, no answer."""
+    import re
+
+    nb = nbformat.read(source_path, as_version=4)
+    for c in nb.cells:
+        c.source = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", c.source, flags=re.S)
+        stub = "YOUR ANSWER HERE" if c.cell_type == "markdown" else "    raise NotImplementedError()"
+        c.source = re.sub(r"( *)### BEGIN SOLUTION.*?### END SOLUTION", stub, c.source, flags=re.S)
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / source_path.name)
+    return folder / source_path.name
 
 
 def submission(source_path, add_body="    return a + b", mul_body="    return a * b", edit=None):
@@ -48,7 +68,7 @@ def submission(source_path, add_body="    return a + b", mul_body="    return a 
     return nb
 
 
-def grade(toy, tmp_path, subs: dict, db_url=None, workers=2) -> tuple[int, dict, Path]:
+def grade(toy, tmp_path, subs: dict, db_url=None, workers=2, **options) -> tuple[int, dict, Path]:
     folder = tmp_path / "subs"
     folder.mkdir()
     for name, content in subs.items():
@@ -58,7 +78,7 @@ def grade(toy, tmp_path, subs: dict, db_url=None, workers=2) -> tuple[int, dict,
             nbformat.write(content, folder / f"{name}.ipynb")
     out = tmp_path / "out"
     code = grade_folder("toy", folder, out, workers=workers, cell_timeout=10, progress=False, source=toy,
-                       db_url=db_url)
+                        db_url=db_url, **options)
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     return code, results, out
 
