@@ -6,7 +6,8 @@ with a classic mistake: ``find`` occurs exactly once in the cell whose nbgrader
 must fail exactly the test cells listed in ``breaks`` (and no other), and the failure
 message must contain ``message`` (case-insensitive): the mistake is named, not just
 detected. Parts that call a broken earlier part are graded with a reference version
-of it, so a bug costs only the points of its own part.
+of it, so a bug costs only the points of its own part. An entry with ``breaks=[]`` is a
+correct solution written another way: it must keep full marks.
 """
 
 BUGS = [
@@ -29,8 +30,22 @@ BUGS = [
          find="kernel[::-1, ::-1]", replace="kernel[::-1, :]",
          breaks=["conv2d_tests"], message="rows only"),
     dict(name="toeplitz_kernel_reversed", cell="toeplitz_1d",
-         find="T[i, i:i + k] = w", replace="T[i, i:i + k] = w[::-1]",
+         find="T[i, col] = w[j]", replace="T[i, col] = w[k - 1 - j]",
          breaks=["toeplitz_1d_tests"], message="kernel reversed"),
+    dict(name="toeplitz_padding_not_shifted", cell="toeplitz_1d",
+         find="col = i * stride + j - pad", replace="col = i * stride + j",
+         breaks=["toeplitz_1d_tests"], message="padding is on the wrong side"),
+    dict(name="toeplitz_stride_ignored_in_the_count", cell="toeplitz_1d",
+         find="n_out = (n + 2 * pad - k) // stride + 1", replace="n_out = n + 2 * pad - k + 1",
+         breaks=["toeplitz_1d_tests"], message="count the output positions"),
+    dict(name="toeplitz_matrix_of_the_padded_signal", cell="toeplitz_1d",
+         find="    T = np.zeros((n_out, n))\n    for i in range(n_out):\n        for j in range(k):\n"
+              "            col = i * stride + j - pad      # the sample of x that tap j of output i multiplies\n"
+              "            if 0 <= col < n:                # a padding zero has no column: it adds nothing\n"
+              "                T[i, col] = w[j]\n",
+         replace="    T = np.zeros((n_out, n + 2 * pad))\n    for i in range(n_out):\n"
+                 "        T[i, i * stride:i * stride + k] = w\n",
+         breaks=["toeplitz_1d_tests"], message="drop the columns of the padding zeros"),
     dict(name="sobel_magnitude_not_energy", cell="sobel_edge_energy",
          find="return I_x ** 2 + I_y ** 2", replace="return np.sqrt(I_x ** 2 + I_y ** 2)",
          breaks=["sobel_edge_energy_tests"], message="without the square root"),
@@ -41,4 +56,48 @@ BUGS = [
          find="torch.from_numpy(np.stack([M_X, M_Y]))",
          replace="torch.from_numpy(np.stack([M_X, M_Y])[:, ::-1, ::-1].copy())",
          breaks=["make_sobel_conv_tests"], message="without flipping"),
+    # a correct layer written another way: valid mode spelled padding="valid" (review H2-15)
+    dict(name="sobel_conv_padding_valid_is_correct", cell="make_sobel_conv",
+         find="nn.Conv2d(1, 2, kernel_size=3, bias=False)", replace='nn.Conv2d(1, 2, 3, padding="valid", bias=False)',
+         breaks=[], message=""),
+    # The NumPy parts' rule (loops, no library correlation), read from the submitted code whatever
+    # the import alias: the part is lost even though its values are right.
+    dict(name="corr1d_calls_np_correlate", cell="corr1d",
+         find="    return y\n", replace='    return np.correlate(x, w, "valid")\n',
+         breaks=["corr1d_tests"], message="numpy.correlate"),
+    dict(name="corr1d_correlate_imported_under_an_alias", cell="corr1d",
+         find="    return y\n", replace='    from numpy import correlate as slide\n    return slide(x, w, mode="valid")\n',
+         breaks=["corr1d_tests"], message="numpy.correlate"),
+    dict(name="conv1d_np_convolve_through_a_module_alias", cell="conv1d",
+         find="    return corr1d(x, w[::-1])", replace='    import numpy as onp\n    return onp.convolve(x, w, "valid")',
+         breaks=["conv1d_tests"], message="numpy.convolve"),
+    dict(name="corr2d_scipy_correlate2d", cell="corr2d",
+         find="    return out\n", replace='    from scipy.signal import correlate2d\n'
+                                        '    return correlate2d(image, kernel, mode="valid")\n',
+         breaks=["corr2d_tests"], message="scipy.signal.correlate2d"),
+    dict(name="sobel_energy_with_torch_conv2d", cell="sobel_edge_energy",
+         find="I_x = corr2d(image, M_X)",
+         replace="I_x = torch.nn.functional.conv2d(torch.from_numpy(image)[None, None], "
+                 "torch.from_numpy(M_X)[None, None])[0, 0].numpy()",
+         breaks=["sobel_edge_energy_tests"], message="torch.nn.functional.conv2d"),
+    # Part 8: the gradients of a correlation
+    dict(name="corr1d_backward_dx_without_the_flip", cell="corr1d_backward",
+         find="dx[i + j] += dy[i] * w[j]", replace="dx[i + j] += dy[i] * w[k - 1 - j]",
+         breaks=["corr1d_backward_tests"], message="dx uses the kernel the wrong way round"),
+    dict(name="corr1d_backward_dw_reversed", cell="corr1d_backward",
+         find="dw[j] += dy[i] * x[i + j]", replace="dw[k - 1 - j] += dy[i] * x[i + j]",
+         breaks=["corr1d_backward_tests"], message="dw is reversed"),
+    dict(name="corr1d_backward_returns_dw_first", cell="corr1d_backward",
+         find="    return dx, dw", replace="    return dw, dx",
+         breaks=["corr1d_backward_tests"], message="you returned (dw, dx)"),
+    dict(name="corr1d_backward_np_convolve", cell="corr1d_backward",
+         find="    return dx, dw", replace='    return np.convolve(dy, w, "full"), dw',
+         breaks=["corr1d_backward_tests"], message="numpy.convolve"),
+    # Part 9: autograd
+    dict(name="torch_grads_from_the_numpy_part", cell="corr1d_grads_torch",
+         find="    return x_t.grad.numpy(), w_t.grad.numpy()", replace="    return corr1d_backward(x, w, dy)",
+         breaks=["corr1d_grads_torch_tests"], message="not from your NumPy functions"),
+    dict(name="torch_grads_returned_as_tensors", cell="corr1d_grads_torch",
+         find="    return x_t.grad.numpy(), w_t.grad.numpy()", replace="    return x_t.grad, w_t.grad",
+         breaks=["corr1d_grads_torch_tests"], message="is a torch tensor"),
 ]
