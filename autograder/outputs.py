@@ -79,7 +79,7 @@ def write_report(path: Path, assignment: str, results: dict[str, dict], rejected
     manual = manual_ids(results)
     if manual:
         lines.append("Awaiting manual grading (written answers; grade them in nbgrader's formgrader): "
-                     + ", ".join(f"{clean(g)} ({p:g} points)" for g, p in manual.items()) + ".")
+                     + ", ".join(f"{clean(g)} ({p:g} point{'' if p == 1 else 's'})" for g, p in manual.items()) + ".")
     if rejected:
         lines.append("Not graded (the entry's name is not a valid student id, or it could not be read):")
         lines += [f"  - entry \"{clean(r.name)}\": {clean(r.reason)}" for r in rejected]

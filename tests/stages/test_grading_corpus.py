@@ -11,11 +11,21 @@ correct ``corr1d``), so each attack's expected score is 0, and the test also che
 machine for what it could have left behind.
 Each case's expected score is written down below (homework 2 is worth 12 points:
 corr1d 1, conv1d 1, corr2d 2, conv2d 2, toeplitz_1d 2, sobel_edge_energy 2,
-make_sobel_conv 2) and asserted, together with what the report must say.
+make_sobel_conv 2) and asserted, together with what the report must say. Entries the
+grader must not read (symbolic links, a FIFO, an oversized file) are graded 0 as
+ungradable and named in the report; entries whose name is not a student id (a formula,
+a newline, an ANSI escape, a comma) are not graded at all and appear, escaped, in the
+report only. The batch runs with a 1 GiB memory limit per kernel, so that the memory
+hogs stop early.
+
+Two smaller batches follow: homework 4's released stub with the attacks that must hold
+on any homework (plants on the file system, shared memory, a link to ``solutions/``,
+invalid ids), and an honest student graded beside a CPU hog of 200 processes.
 """
 import csv
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -29,6 +39,7 @@ from autograder.sandbox import SandboxUnavailable, Zygote
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "hw2_convolution"
 CELL_TIMEOUT = 10.0   # 50 times the longest cell of hw2's solution; the looping attack costs a worker this long
+MEMORY = 1 << 30      # per kernel in the corpus batches (4 GiB by default): the hogs stop at 1 GiB
 
 CORRECT_CORR1D = ("def corr1d(x, w):\n    x, w = np.asarray(x, float), np.asarray(w, float)\n"
                   "    return np.array([np.dot(w, x[i:i + len(w)]) for i in range(len(x) - len(w) + 1)])\n")
@@ -37,39 +48,55 @@ ALWAYS_EQUAL = ("class _Anything:\n    def __eq__(self, other):\n        return 
                 "    def __ne__(self, other):\n        return False\n\n"
                 "def corr1d(x, w):\n    return _Anything()\n")
 
-# case -> (expected score, failing parts, words the report must contain for this student)
+# case -> (failing parts, words the report must contain for this student); its expected score is the
+# homework's points less those of the failing parts (see expected_score): 0 for "all", as for every attack
 EXPECTED = {
-    "perfect":                (12, set(), []),
-    "stripped_metadata":      (12, set(), ["lost its nbgrader metadata"]),
-    "colab_round_trip":       (12, set(), ["matched by its content"]),
-    "solution_as_markdown":   (12, set(), ["markdown"]),
-    "deleted_test_cells":     (12, set(), []),
-    "edited_test_cell":       (11, {"corr1d_tests"}, []),
-    "added_cells":            (12, set(), []),
-    "reordered_cells":        (12, set(), []),
-    "deleted_solution_cell":  (10, {"conv2d_tests"}, ["not found"]),
-    "cheat_always_equal":     (11, {"corr1d_tests"}, ["MANUAL REVIEW", "__eq__"]),
-    "cheat_rebinds_helper":   (11, {"corr1d_tests"}, ["MANUAL REVIEW", "check_close"]),
-    "cheat_patches_numpy":    (11, {"corr1d_tests"}, ["MANUAL REVIEW", "np.allclose"]),
-    "infinite_loop":          (10, {"toeplitz_1d_tests"}, ["time limit"]),
-    "kernel_crash":           (6, {"toeplitz_1d_tests", "sobel_edge_energy_tests", "make_sobel_conv_tests"},
-                               ["kernel died"]),
-    "kernel_exit":            (6, {"toeplitz_1d_tests", "sobel_edge_energy_tests", "make_sobel_conv_tests"},
-                               ["kernel died"]),
-    "sys_exit":               (10, {"make_sobel_conv_tests"}, []),
-    "memory_bomb":            (10, {"toeplitz_1d_tests"}, []),
-    "deletes_files":          (12, set(), []),
-    "changes_directory":      (12, set(), []),
-    "duplicate":              (12, set(), ["duplicate submission"]),
-    "not_a_notebook":         (0, "all", ["not a readable notebook"]),
-    "corrupt_json":           (0, "all", ["not a readable notebook"]),
+    "perfect":                (set(), []),
+    "stripped_metadata":      (set(), ["lost its nbgrader metadata"]),
+    "colab_round_trip":       (set(), ["matched by its content"]),
+    "solution_as_markdown":   (set(), ["markdown"]),
+    "deleted_test_cells":     (set(), []),
+    "edited_test_cell":       ({"corr1d_tests"}, []),
+    "added_cells":            (set(), []),
+    "reordered_cells":        (set(), []),
+    "deleted_solution_cell":  ({"conv2d_tests"}, ["not found"]),
+    "cheat_always_equal":     ({"corr1d_tests"}, ["MANUAL REVIEW", "__eq__"]),
+    "cheat_rebinds_helper":   ({"corr1d_tests"}, ["MANUAL REVIEW", "check_close"]),
+    "cheat_patches_numpy":    ({"corr1d_tests"}, ["MANUAL REVIEW", "np.allclose"]),
+    "infinite_loop":          ({"toeplitz_1d_tests"}, ["time limit"]),
+    "kernel_crash":           ("from toeplitz_1d_tests", ["kernel died"]),   # every part from there on
+    "kernel_exit":            ("from toeplitz_1d_tests", ["kernel died"]),
+    "sys_exit":               ({"make_sobel_conv_tests"}, []),
+    "memory_bomb":            ({"toeplitz_1d_tests"}, []),
+    "deletes_files":          (set(), []),
+    "changes_directory":      (set(), []),
+    "duplicate":              (set(), ["duplicate submission"]),
+    "not_a_notebook":         ("all", ["not a readable notebook"]),
+    "corrupt_json":           ("all", ["not a readable notebook"]),
     # attacks on the grader, appended to the untouched stubs (see ATTACKS): 0 points each
-    **{f"attack_{name}": (0, "all", []) for name in (
+    **{f"attack_{name}": ("all", []) for name in (
         "forges_replies", "replaces_the_shell", "reads_solutions", "mutates_helper_in_place",
         "patches_captured_internals", "reads_hidden_tests_from_memory", "connects_to_loopback",
-        "writes_dev_shm_and_tmp", "fills_scratch", "fork_bomb", "reads_other_submissions")},
-    "=HYPERLINK(\"evil.example\",\"x\")": (12, set(), []),
+        "writes_dev_shm_and_tmp", "fills_scratch", "fork_bomb", "reads_other_submissions",
+        "fs_plants_code_for_a_classmate", "hogs_memory_in_children", "hogs_shared_memory")},
+    # graded after the plant (names in order), with a few seconds to find it: 0 unless it loaded the plant
+    "attack_fs_then_loads_planted_code": ("all", []),
+    # entries the grader does not read: ungradable, named in the report
+    "link_to_outside": ("all", ["link_to_outside.ipynb is a symbolic link: not followed"]),
+    "link_to_solutions": ("all", ["link_to_solutions.ipynb is a symbolic link: not followed"]),
+    "link_inside_folder": ("all", ["link_inside_folder/hw2_convolution.ipynb is a symbolic link"]),
+    "link_as_path_component": ("all", ["link_as_path_component/hw2_convolution is a symbolic link"]),
+    "fifo": ("all", ["fifo.ipynb is a FIFO (named pipe), not a regular file: not read"]),
+    "oversized": ("all", ["oversized.ipynb is larger than 20971520 bytes"]),
 }
+# entries whose name is no student id (each holds a perfect notebook): not graded, escaped in the report
+REJECTED = {'=HYPERLINK("evil.example","x")': '=HYPERLINK("evil.example","x")',
+            "forged\n  perfect [graded] 12": "forged\\n  perfect [graded] 12",
+            "\x1b[8mhidden\x1b[0m": "\\x1b[8mhidden\\x1b[0m",
+            "smith, john": "smith, john",
+            "+cmd|calc": "+cmd|calc"}
+UNGRADABLE = {"not_a_notebook", "corrupt_json", "link_to_outside", "link_to_solutions", "link_inside_folder",
+              "link_as_path_component", "fifo", "oversized"}
 
 
 def _sandbox_works() -> bool:
@@ -82,6 +109,24 @@ def _sandbox_works() -> bool:
 
 SANDBOXED = _sandbox_works()
 CASES = EXPECTED
+# grade_id -> points of the automatically graded parts, in notebook order (written answers await a person)
+AUTO_POINTS = {p.grade_id: p.points for p in read_parts(nbformat.read(source_notebook(ASSIGNMENT), as_version=4))
+               if not p.manual}
+FULL = sum(AUTO_POINTS.values())   # 12 points: corr1d 1, conv1d 1, corr2d 2, conv2d 2, toeplitz_1d 2, ...
+
+
+def failing_parts(failing) -> set[str]:
+    """``"all"``, ``"from <grade_id>"`` (that part and every later one), or a set of grade_ids."""
+    if failing == "all":
+        return set(AUTO_POINTS)
+    if isinstance(failing, str):
+        ids = list(AUTO_POINTS)
+        return set(ids[ids.index(failing.split()[1]):])
+    return set(failing)
+
+
+def expected_score(failing: set[str]) -> float:
+    return FULL - sum(AUTO_POINTS[g] for g in failing)
 MARKER = f"autograder-attack-{os.getpid()}"
 
 # Each attack runs after the stub's own definitions; ``breach()`` marks success by defining a
@@ -206,12 +251,64 @@ try:
 except OSError:
     pass
 """,
+    # code planted where a later kernel of the batch would find it (the sandbox's root, /etc, /dev),
+    # and an /etc/ld.so.preload that every later process would obey
+    "fs_plants_code_for_a_classmate": """
+_planted = 0
+for _path in PLANTS:
+    try:
+        with open(_path, "w") as _fh:
+            _fh.write(SOLUTION if not _path.endswith("preload") else "/nonexistent/libMARKER.so\\n")
+        _planted += 1
+    except OSError:
+        pass
+if _planted:
+    breach()
+""",
+    "fs_then_loads_planted_code": """
+import os, time
+_found, _until = None, time.time() + 3
+while _found is None and time.time() < _until:
+    _found = next((p for p in PLANTS if os.path.exists(p) and not p.endswith("preload")), None)
+    time.sleep(0.1)
+if _found:
+    exec(open(_found).read(), globals())   # a classmate's solution
+if os.path.exists("/etc/ld.so.preload"):
+    breach()
+""",
+    # 4 x 320 MiB in forked children: each under RLIMIT_DATA, together past the kernel's 1 GiB
+    "hogs_memory_in_children": """
+import os, time
+_ends = []
+for _ in range(4):
+    _r, _w = os.pipe()
+    if os.fork() == 0:
+        _hog = bytearray(b"x") * (320 << 20)
+        os.write(_w, b"1")
+        time.sleep(60)
+        os._exit(0)
+    os.close(_w)
+    _ends.append(_r)
+if sum(len(os.read(_r, 1)) for _r in _ends) == 4:
+    breach()
+""",
+    "hogs_shared_memory": """
+import mmap
+_m = mmap.mmap(-1, 1280 << 20, flags=mmap.MAP_SHARED)
+for _i in range(0, len(_m), 4096):
+    _m[_i] = 1
+breach()
+""",
 }
+PLANTS = ["/corr1d_MARKER.py", "/etc/corr1d_MARKER.py", "/dev/corr1d_MARKER.py", "/etc/ld.so.preload"]
 
 
-def attack_source(name: str, port: int, submissions: Path) -> str:
-    body = ATTACKS[name].replace("MARKER", MARKER).replace("PORT", str(port)).replace("SUBMISSIONS", repr(str(submissions)))
-    return f"\ndef breach():\n    exec({CORRECT_CORR1D!r}, globals())\n" + body
+def attack_source(name: str, port: int, submissions: Path, attacks: dict = ATTACKS,
+                  solution: str = CORRECT_CORR1D) -> str:
+    """The attack ``name``, after a ``breach()`` that defines a correct first part (``solution``)."""
+    body = (attacks[name].replace("PLANTS", repr(PLANTS)).replace("SOLUTION", repr(solution))
+            .replace("MARKER", MARKER).replace("PORT", str(port)).replace("SUBMISSIONS", repr(str(submissions))))
+    return f"\ndef breach():\n    exec({solution!r}, globals())\n" + body
 
 
 def report_block(report: str, student: str) -> str:
@@ -333,8 +430,10 @@ def build_class(folder: Path, protected: list[Path], port: int = 0) -> None:
         cell = cell_of(nb, "corr1d")
         cell.source = cell.source + attack_source(name, port, folder)
         save(f"attack_{name}", nb)
-    save('=HYPERLINK("evil.example","x")', perfect_student())
+    for name in REJECTED:
+        save(name, perfect_student())
     save("changes_directory", prepend(perfect_student(), "corr1d", "import os\nos.chdir('/')\n"))
+    unreadable_entries(folder, ROOT / "solutions" / ASSIGNMENT, perfect_student())
 
     nbformat.write(perfect_student(), folder / "duplicate.ipynb")
     stub = (ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes()
@@ -344,6 +443,23 @@ def build_class(folder: Path, protected: list[Path], port: int = 0) -> None:
 
     (folder / "not_a_notebook.pdf").write_bytes(b"%PDF-1.4\n% an essay, not a notebook\n")
     (folder / "corrupt_json.ipynb").write_text(json.dumps(nbformat.v4.new_notebook())[:-20])
+
+
+def unreadable_entries(folder: Path, solutions: Path, perfect) -> None:
+    """Symbolic links (to a file outside, to solutions/, inside a student's folder, as a folder of the
+    path), a FIFO and an oversized file: each would score if the grader read it."""
+    outside = folder.parent / "outside"
+    outside.mkdir(exist_ok=True)
+    nbformat.write(perfect, outside / "perfect_copy.ipynb")
+    (folder / "link_to_outside.ipynb").symlink_to(outside / "perfect_copy.ipynb")
+    (folder / "link_to_solutions.ipynb").symlink_to(solutions / f"{solutions.name}.ipynb")
+    (folder / "link_inside_folder").mkdir()
+    (folder / "link_inside_folder" / f"{solutions.name}.ipynb").symlink_to(solutions / f"{solutions.name}.ipynb")
+    (folder / "link_as_path_component").mkdir()
+    (folder / "link_as_path_component" / solutions.name).symlink_to(solutions)
+    os.mkfifo(folder / "fifo.ipynb")
+    text = nbformat.writes(perfect)
+    (folder / "oversized.ipynb").write_text(text[:-2] + " " * (21 << 20) + text[-2:])
 
 
 class Listener:
@@ -391,7 +507,7 @@ def graded_class(tmp_path_factory):
     start = time.perf_counter()
     try:
         code = grade_folder(ASSIGNMENT, subs, out, workers=2, cell_timeout=CELL_TIMEOUT, progress=False,
-                            db_url=f"sqlite:///{base / 'gradebook.db'}")
+                            db_url=f"sqlite:///{base / 'gradebook.db'}", memory=MEMORY)
     finally:
         listener.close()
     seconds = time.perf_counter() - start
@@ -403,18 +519,19 @@ def graded_class(tmp_path_factory):
 
 def test_the_corpus_is_the_one_written_down(graded_class):
     assert set(graded_class["results"]) == set(CASES)
-    parts = read_parts(nbformat.read(source_notebook(ASSIGNMENT), as_version=4))
-    assert sum(p.points for p in parts) == 12
+    named = {g for failing, _ in CASES.values() if isinstance(failing, set) for g in failing}
+    assert named <= set(AUTO_POINTS) and FULL >= 12
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_each_case_gets_its_expected_score(graded_class, case):
-    score, failing, report_words = CASES[case]
+    failing, report_words = CASES[case]
     r = graded_class["results"][case]
-    assert r["score"] == score, (case, [(p["grade_id"], p["status"], p["message"][:120]) for p in r["parts"]],
-                                 r["notes"])
-    failed = {p["grade_id"] for p in r["parts"] if p["status"] != "passed"}
-    assert failed == ({p["grade_id"] for p in r["parts"]} if failing == "all" else failing)
+    failing = failing_parts(failing)
+    assert r["score"] == expected_score(failing), (
+        case, [(p["grade_id"], p["status"], p["message"][:120]) for p in r["parts"]], r["notes"])
+    failed = {p["grade_id"] for p in r["parts"] if p["status"] != "passed" and not p.get("manual")}
+    assert failed == failing
     student_block = report_block((graded_class["out"] / "report.txt").read_text(), case)
     for words in report_words:
         assert words in student_block, f"report.txt does not say {words!r} for {case}"
@@ -433,7 +550,7 @@ def test_known_cheats_are_flagged_for_review(graded_class):
 def test_the_batch_finished_and_its_exit_code_names_the_unreadable_uploads(graded_class):
     assert graded_class["code"] == 1
     unreadable = {c for c, r in graded_class["results"].items() if r["status"] != "graded"}
-    assert unreadable == {"not_a_notebook", "corrupt_json"}
+    assert unreadable == UNGRADABLE
 
 
 def test_nothing_a_submission_did_touched_the_instructor_or_other_students(graded_class):
@@ -490,8 +607,143 @@ def test_attacks_left_nothing_behind_on_the_grading_machine(graded_class):
     assert first.startswith("Isolation: sandboxed kernels (bubblewrap"), first
 
 
-def test_a_formula_in_a_students_name_is_not_a_formula_in_the_csv(graded_class):
-    rows = list(csv.reader(open(graded_class["out"] / "grades.csv")))
-    names = [row[0] for row in rows[1:]]
-    assert '\'=HYPERLINK("evil.example","x")' in names
-    assert not any(cell[:1] in "=+-@" for row in rows[1:] for cell in row if cell)
+def test_entries_that_are_no_student_id_are_named_escaped_and_never_graded(graded_class):
+    """A formula, a newline that would forge another student's line, an ANSI escape that would hide
+    its own, a comma that would split a CSV row: none is graded, each is named (escaped) in the report."""
+    report = (graded_class["out"] / "report.txt").read_text()
+    for name, shown in REJECTED.items():
+        assert f'  - entry "{shown}.ipynb": not a valid student id' in report, shown
+    assert not any(name in json.dumps(r) for name in REJECTED for r in graded_class["results"].values())
+    assert not list((graded_class["out"] / "feedback").glob("*[,\n\x1b=+]*"))
+
+
+def allowed_report_line(line: str) -> bool:
+    """Every line of report.txt starts with the grader's own words (or a graded student's id)."""
+    return (line.startswith(("Isolation: sandboxed kernels (bubblewrap", "Assignment ", "Awaiting manual grading",
+                             "Not graded", "Needs attention:", '  - entry "', "    - "))
+            or any(line.startswith(f"  {case} [") for case in CASES))
+
+
+@pytest.mark.parametrize("batch", ["graded_class", "hw4_class"])
+def test_no_output_can_be_forged(batch, request):
+    """report.txt: every line the grader's, no control character, one header per student at most;
+    grades.csv and nbgrader_export.csv: one row per graded student, no cell a spreadsheet would run."""
+    graded = request.getfixturevalue(batch)
+    out, cases = graded["out"], set(graded["results"])
+    report = (out / "report.txt").read_text()
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]", report)
+    assert all(allowed_report_line(line) or line.startswith(tuple(f"  {c} [" for c in cases))
+               for line in report.splitlines()), report
+    headers = [line.split(" [")[0].strip() for line in report.splitlines() if re.match(r"  [A-Za-z0-9][^ ]* \[", line)]
+    assert len(headers) == len(set(headers)) and set(headers) <= cases
+    for name in ("grades.csv", "nbgrader_export.csv"):
+        rows = list(csv.reader(open(out / name, newline="")))
+        ids = [r[0 if name == "grades.csv" else 3] for r in rows[1:]]
+        assert sorted(ids) == sorted(cases), name
+        assert len({len(r) for r in rows}) == 1
+        assert not any(c[:1] in ("=", "+", "-", "@", "\t", "\r") for r in rows for c in r), name
+
+
+def test_links_fifos_and_oversized_files_gave_nothing_away(graded_class):
+    """No solution reached reconciled/ or autograded/ through a link, and the plants are nowhere."""
+    out = graded_class["out"]
+    for case in UNGRADABLE - {"not_a_notebook", "corrupt_json"}:
+        assert not (out / "reconciled" / f"{case}.ipynb").exists(), case
+        assert not (out / "autograded" / case).exists(), case
+    assert (out / "autograded" / "perfect" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").exists()
+    assert graded_class["results"]["attack_hogs_memory_in_children"]["notes"][-1].startswith(
+        "the kernel went past its memory limit (1 GiB")
+
+
+# ---------------------------------------------------------------- homework 4: the same attacks hold
+
+HW4 = "hw4_pooling"
+HW4_FULL = sum(p.points for p in read_parts(nbformat.read(source_notebook(HW4), as_version=4)) if not p.manual)
+HW4_CASES = {   # case -> (expected score, words of the report); hw4 is worth 15 points
+    "perfect": (HW4_FULL, []),
+    "attack_fs_plants_code_for_a_classmate": (0, []),
+    "attack_fs_then_loads_planted_code": (0, []),
+    "attack_hogs_memfd": (0, ["memory limit"]),
+    "link_to_solutions": (0, ["link_to_solutions.ipynb is a symbolic link: not followed"]),
+}
+HW4_REJECTED = {"evil\r\n  perfect [graded] 15": "evil\\r\\n  perfect [graded] 15"}
+HW4_ATTACKS = {**{k: ATTACKS[k] for k in ("fs_plants_code_for_a_classmate", "fs_then_loads_planted_code")},
+               "hogs_memfd": """
+import os
+_fd = os.memfd_create("hog")
+for _ in range(160):
+    os.write(_fd, b"x" * (8 << 20))
+breach()
+"""}
+
+
+@pytest.fixture(scope="module")
+def hw4_class(tmp_path_factory):
+    """Homework 4's released stub with the attacks appended to its first part (worth 1 point)."""
+    base = tmp_path_factory.mktemp("hw4")
+    subs, out = base / "submissions", base / "graded"
+    subs.mkdir()
+    source = nbformat.read(source_notebook(HW4), as_version=4)
+    code = {nbgrader_meta(c)["grade_id"]: c.source for c in source.cells if is_solution_cell(c)}
+    (release,) = sorted((ROOT / "exercises" / HW4).glob("*.ipynb"))
+    first = next(nbgrader_meta(c)["grade_id"] for c in source.cells if is_solution_cell(c))
+    perfect = source   # the instructor's notebook itself (as in the grading stage): full marks
+    nbformat.write(perfect, subs / "perfect.ipynb")
+    for name in HW4_ATTACKS:
+        nb = nbformat.read(release, as_version=4)
+        cell = cell_of(nb, first)
+        cell.source += attack_source(name, 0, subs, HW4_ATTACKS, code[first])
+        nbformat.write(nb, subs / f"attack_{name}.ipynb")
+    (subs / "link_to_solutions.ipynb").symlink_to(ROOT / "solutions" / HW4 / f"{HW4}.ipynb")
+    for name in HW4_REJECTED:
+        nbformat.write(perfect, subs / f"{name}.ipynb")
+    exit_code = grade_folder(HW4, subs, out, workers=2, cell_timeout=CELL_TIMEOUT, progress=False,
+                             db_url=f"sqlite:///{base / 'gradebook.db'}", memory=MEMORY)
+    results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    return dict(code=exit_code, results=results, out=out)
+
+
+@pytest.mark.parametrize("case", sorted(HW4_CASES))
+def test_hw4_each_case_gets_its_expected_score(hw4_class, case):
+    score, words = HW4_CASES[case]
+    r = hw4_class["results"][case]
+    assert r["score"] == score, (case, [(p["grade_id"], p["status"]) for p in r["parts"]], r["notes"])
+    block = report_block((hw4_class["out"] / "report.txt").read_text(), case)
+    assert all(w in block for w in words), (case, block)
+
+
+def test_hw4_rejects_the_forged_id_and_says_so(hw4_class):
+    assert set(hw4_class["results"]) == set(HW4_CASES) and hw4_class["code"] == 1
+    report = (hw4_class["out"] / "report.txt").read_text()
+    for shown in HW4_REJECTED.values():
+        assert f'  - entry "{shown}.ipynb": not a valid student id' in report
+
+
+# ---------------------------------------------------------------- a neighbour that takes the CPU
+
+# 200 processes busy for 10 s, each in a session of its own (a scheduler autogroup each, where the kernel
+# has them), started by a shell (fast: no copy of the kernel's memory); the hog's own kernel lives that long
+CPU_HOG = """
+import subprocess, time
+subprocess.Popen(["/bin/sh", "-c", "for i in $(seq 200); do setsid bash -c 'while [ $SECONDS -lt 10 ]; do :; done' & done"])
+time.sleep(2)
+"""
+NEIGHBOUR_TIMEOUT = 5.0   # 25 times the longest cell of hw2's solution; the hog runs twice as long
+
+
+def test_an_honest_student_graded_beside_a_cpu_hog_gets_full_marks(tmp_path):
+    """200 busy processes in one kernel take only that kernel's share of the CPU (its cgroup's quota:
+    the cores its threads were given): the honest student graded at the same time, on the other
+    worker, loses nothing to the time limit."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(perfect_student(), subs / "honest.ipynb")
+    nbformat.write(prepend(released_stub(), "corr1d", CPU_HOG), subs / "hog.ipynb")
+    code = grade_folder(ASSIGNMENT, subs, tmp_path / "out", workers=2, cell_timeout=NEIGHBOUR_TIMEOUT,
+                        progress=False)
+    honest = json.loads((tmp_path / "out" / "results" / "honest.json").read_text())
+    hog = json.loads((tmp_path / "out" / "results" / "hog.json").read_text())
+    assert honest["score"] == FULL, [(p["grade_id"], p["status"], p["message"][:80]) for p in honest["parts"]]
+    assert not honest["notes"] and code == 0 and hog["score"] == 0
+    first = (tmp_path / "out" / "report.txt").read_text().splitlines()[0]
+    assert "CPU 1 core(s) per kernel (cgroup" in first, first
