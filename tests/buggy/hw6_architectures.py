@@ -9,7 +9,8 @@ message must contain ``message`` (case-insensitive). The reference solution call
 of part 5 are computed on networks built from the blocks of parts 2 to 4: the bugs in
 parts 1 to 4 also check that those later parts are graded with reference versions.
 The notebook's convention for the bottleneck is ResNet v1.5 (torchvision): the stride
-is on the 3x3 convolution.
+is on the 3x3 convolution. Part 5's rule (MACs from the student's own forward hooks, no FLOP
+counter) is checked on the submitted code by ``coursekit.rules.forbid``, whatever the alias.
 """
 
 BUGS = [
@@ -73,6 +74,22 @@ BUGS = [
     dict(name="counter_hooks_not_removed", cell="count_params_macs",
          find="            h.remove()\n", replace="            pass\n",
          breaks=["count_params_macs_tests"], message="remove them"),
+    dict(name="counter_ignores_groups", cell="count_params_macs",
+         find="macs.append(output[0].numel() * module.weight[0].numel())",
+         replace="macs.append(output[0].numel() * (module.in_channels * module.kernel_size[0] * module.kernel_size[1]\n"
+                 "                                             if isinstance(module, nn.Conv2d) else module.in_features))",
+         breaks=["count_params_macs_tests"], message="groups"),
+    # The rule of part 5 (MACs from forward hooks): PyTorch's FLOP counter under an alias.
+    dict(name="counter_uses_flop_counter", cell="count_params_macs",
+         find="return int(params), int(sum(macs))",
+         replace="from torch.utils import flop_counter as counting\n"
+                 "    counter = counting.FlopCounterMode(display=False)\n"
+                 "    model.eval()\n"
+                 "    with counter, torch.no_grad():\n"
+                 "        model(torch.zeros(1, *input_size, device=dev, dtype=dtype))\n"
+                 "    model.train(was_training)\n"
+                 "    return int(params), int(counter.get_total_flops() // 2)",
+         breaks=["count_params_macs_tests"], message="your own forward hooks"),
     dict(name="rf_of_skips_pooling", cell="receptive_field_of",
          find="elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):", replace="elif False:",
          breaks=["receptive_field_of_tests"], message="pooling layers are missing"),
@@ -82,4 +99,16 @@ BUGS = [
     dict(name="rf_of_ignores_conv_dilation", cell="receptive_field_of",
          find="first(m.dilation)))", replace="1))",
          breaks=["receptive_field_of_tests"], message="dilation of the convolutions"),
+    # Part 7: the depthwise-separable block.
+    dict(name="separable_without_groups", cell="depthwise_separable",
+         find=", groups=in_channels,", replace=",",
+         breaks=["depthwise_separable_tests"], message="groups=in_channels"),
+    dict(name="separable_stride_on_pointwise", cell="depthwise_separable",
+         find="self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=False)",
+         replace="self.pointwise = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)\n"
+                 "        self.depthwise.stride = (1, 1)",
+         breaks=["depthwise_separable_tests"], message="the stride goes on the depthwise"),
+    dict(name="separable_without_inner_relu", cell="depthwise_separable",
+         find="per_channel = torch.relu(self.bn1(self.depthwise(x)))", replace="per_channel = self.bn1(self.depthwise(x))",
+         breaks=["depthwise_separable_tests"], message="no ReLU between the two convolutions"),
 ]
