@@ -5,13 +5,17 @@ Every case is a student's notebook: the released student version with the
 instructor's solution code filled in (a perfect student), then damaged the way
 real submissions are, or carrying a known cheat, or misbehaving at run time; or the
 untouched student version (every part a stub) with an ATTACK on the grader appended
-to its first solution cell, one per class of attack a student who reads this grader
-could try. An attack that worked would turn its stubs into points (it then defines a
-correct ``corr1d``), so each attack's expected score is 0, and the test also checks the
-machine for what it could have left behind.
-Each case's expected score is written down below (homework 2 is worth 12 points:
-corr1d 1, conv1d 1, corr2d 2, conv2d 2, toeplitz_1d 2, sobel_edge_energy 2,
-make_sobel_conv 2) and asserted, together with what the report must say. Entries the
+to the solution cell of ``make_sobel_conv`` (a part whose tests set no rule on the code:
+the rules of coursekit.rules would fail any part whose cell holds the attack's ``exec``),
+one per class of attack a student who reads this grader could try. An attack that worked
+would turn its stub into points (``breach()`` then defines a correct ``make_sobel_conv``,
+worth 2 points; the control case ``attack_control_breaches`` calls it unconditionally and
+must score exactly that), so each attack's expected score is 0, and the test also checks
+the machine for what it could have left behind.
+Each case's failing parts are written down below and its expected score follows
+(homework 2 was worth 12 points: corr1d 1, conv1d 1, corr2d 2, conv2d 2, toeplitz_1d 2,
+sobel_edge_energy 2, make_sobel_conv 2; later parts add to it), asserted together with
+what the report must say. Entries the
 grader must not read (symbolic links, a FIFO, an oversized file) are graded 0 as
 ungradable and named in the report; entries whose name is not a student id (a formula,
 a newline, an ANSI escape, a comma) are not graded at all and appear, escaped, in the
@@ -41,9 +45,11 @@ ASSIGNMENT = "hw2_convolution"
 CELL_TIMEOUT = 10.0   # 50 times the longest cell of hw2's solution; the looping attack costs a worker this long
 MEMORY = 1 << 30      # per kernel in the corpus batches (4 GiB by default): the hogs stop at 1 GiB
 
-CORRECT_CORR1D = ("def corr1d(x, w):\n    x, w = np.asarray(x, float), np.asarray(w, float)\n"
-                  "    return np.array([np.dot(w, x[i:i + len(w)]) for i in range(len(x) - len(w) + 1)])\n")
 WRONG_CORR1D = "def corr1d(x, w):\n    return np.zeros(len(x) - len(w) + 1)\n"
+TARGET = "make_sobel_conv"   # where the attacks go, and what a breach would score (no rule on its code)
+# a wrong layer (zero weights) that only tests whose helpers had been neutered would pass
+WRONG_TARGET = ("def make_sobel_conv():\n    _conv = nn.Conv2d(1, 2, 3, bias=False)\n"
+                "    torch.nn.init.zeros_(_conv.weight)\n    return _conv\n")
 ALWAYS_EQUAL = ("class _Anything:\n    def __eq__(self, other):\n        return True\n\n"
                 "    def __ne__(self, other):\n        return False\n\n"
                 "def corr1d(x, w):\n    return _Anything()\n")
@@ -81,6 +87,8 @@ EXPECTED = {
         "fs_plants_code_for_a_classmate", "hogs_memory_in_children", "hogs_shared_memory")},
     # graded after the plant (names in order), with a few seconds to find it: 0 unless it loaded the plant
     "attack_fs_then_loads_planted_code": ("all", []),
+    # the control: breach() called unconditionally scores exactly the target part (the attacks' 0 is real)
+    "attack_control_breaches": ("all but make_sobel_conv_tests", []),
     # entries the grader does not read: ungradable, named in the report
     "link_to_outside": ("all", ["link_to_outside.ipynb is a symbolic link: not followed"]),
     "link_to_solutions": ("all", ["link_to_solutions.ipynb is a symbolic link: not followed"]),
@@ -116,13 +124,16 @@ FULL = sum(AUTO_POINTS.values())   # 12 points: corr1d 1, conv1d 1, corr2d 2, co
 
 
 def failing_parts(failing) -> set[str]:
-    """``"all"``, ``"from <grade_id>"`` (that part and every later one), or a set of grade_ids."""
+    """``"all"``, ``"all but <grade_id>"``, ``"from <grade_id>"`` (that part and every later one), or a
+    set of grade_ids."""
+    if not isinstance(failing, str):
+        return set(failing)
     if failing == "all":
         return set(AUTO_POINTS)
-    if isinstance(failing, str):
-        ids = list(AUTO_POINTS)
-        return set(ids[ids.index(failing.split()[1]):])
-    return set(failing)
+    if failing.startswith("all but "):
+        return set(AUTO_POINTS) - {failing.split()[-1]}
+    ids = list(AUTO_POINTS)
+    return set(ids[ids.index(failing.split()[1]):])
 
 
 def expected_score(failing: set[str]) -> float:
@@ -130,7 +141,7 @@ def expected_score(failing: set[str]) -> float:
 MARKER = f"autograder-attack-{os.getpid()}"
 
 # Each attack runs after the stub's own definitions; ``breach()`` marks success by defining a
-# correct corr1d (worth 1 point), so a working attack shows up as a score above 0.
+# correct make_sobel_conv (worth 2 points), so a working attack shows up as a score above 0.
 ATTACKS = {
     "forges_replies": """
 import os, json, struct
@@ -171,17 +182,13 @@ _c.check_shape.__code__ = (lambda v, s, n: v).__code__
 _c.rel_error.__code__ = (lambda a, b: 0.0).__code__
 import numpy as _np
 _np.testing.assert_allclose.__code__ = (lambda *a, **k: None).__code__
-def corr1d(x, w):
-    return [0.0] * (len(x) - len(w) + 1)
-""",
+WRONG_TARGET""",
     "patches_captured_internals": """
 import coursekit.checks as _c
 _c._abs = lambda x: 0 * x
 _c._max = lambda *a, **k: 0.0
 _c._isfinite = lambda x: True
-def corr1d(x, w):
-    return [0.0] * (len(x) - len(w) + 1)
-""",
+WRONG_TARGET""",
     "reads_hidden_tests_from_memory": """
 import gc, sys
 def _found():
@@ -300,13 +307,22 @@ for _i in range(0, len(_m), 4096):
 breach()
 """,
 }
-PLANTS = ["/corr1d_MARKER.py", "/etc/corr1d_MARKER.py", "/dev/corr1d_MARKER.py", "/etc/ld.so.preload"]
+ATTACKS["control_breaches"] = "breach()\n"
+PLANTS = ["/solution_MARKER.py", "/etc/solution_MARKER.py", "/dev/solution_MARKER.py", "/etc/ld.so.preload"]
+
+
+def solution_code(assignment: str, grade_id: str) -> str:
+    source = nbformat.read(source_notebook(assignment), as_version=4)
+    return next(c.source for c in source.cells if is_solution_cell(c) and nbgrader_meta(c)["grade_id"] == grade_id)
 
 
 def attack_source(name: str, port: int, submissions: Path, attacks: dict = ATTACKS,
-                  solution: str = CORRECT_CORR1D) -> str:
-    """The attack ``name``, after a ``breach()`` that defines a correct first part (``solution``)."""
-    body = (attacks[name].replace("PLANTS", repr(PLANTS)).replace("SOLUTION", repr(solution))
+                  solution: str | None = None) -> str:
+    """The attack ``name``, after a ``breach()`` that defines a correct target part (``solution``,
+    by default hw2's make_sobel_conv)."""
+    solution = solution or solution_code(ASSIGNMENT, TARGET)
+    body = (attacks[name].replace("WRONG_TARGET", WRONG_TARGET).replace("PLANTS", repr(PLANTS))
+            .replace("SOLUTION", repr(solution))
             .replace("MARKER", MARKER).replace("PORT", str(port)).replace("SUBMISSIONS", repr(str(submissions))))
     return f"\ndef breach():\n    exec({solution!r}, globals())\n" + body
 
@@ -427,7 +443,7 @@ def build_class(folder: Path, protected: list[Path], port: int = 0) -> None:
                                   "    try:\n        os.remove(_p)\n    except OSError:\n        pass\n"))
     for name in ATTACKS:
         nb = released_stub()
-        cell = cell_of(nb, "corr1d")
+        cell = cell_of(nb, TARGET)
         cell.source = cell.source + attack_source(name, port, folder)
         save(f"attack_{name}", nb)
     for name in REJECTED:
@@ -659,15 +675,18 @@ def test_links_fifos_and_oversized_files_gave_nothing_away(graded_class):
 
 HW4 = "hw4_pooling"
 HW4_FULL = sum(p.points for p in read_parts(nbformat.read(source_notebook(HW4), as_version=4)) if not p.manual)
-HW4_CASES = {   # case -> (expected score, words of the report); hw4 is worth 15 points
+HW4_FIRST = read_parts(nbformat.read(source_notebook(HW4), as_version=4))[0]   # pool_output_size_tests, 1 point
+HW4_CASES = {   # case -> (expected score, words of the report); hw4 was worth 15 points
     "perfect": (HW4_FULL, []),
+    "attack_control_breaches": (HW4_FIRST.points, []),   # breach() works: the attacks' 0 is real
     "attack_fs_plants_code_for_a_classmate": (0, []),
     "attack_fs_then_loads_planted_code": (0, []),
     "attack_hogs_memfd": (0, ["memory limit"]),
     "link_to_solutions": (0, ["link_to_solutions.ipynb is a symbolic link: not followed"]),
 }
 HW4_REJECTED = {"evil\r\n  perfect [graded] 15": "evil\\r\\n  perfect [graded] 15"}
-HW4_ATTACKS = {**{k: ATTACKS[k] for k in ("fs_plants_code_for_a_classmate", "fs_then_loads_planted_code")},
+HW4_ATTACKS = {**{k: ATTACKS[k] for k in ("fs_plants_code_for_a_classmate", "fs_then_loads_planted_code",
+                                           "control_breaches")},
                "hogs_memfd": """
 import os
 _fd = os.memfd_create("hog")
