@@ -5,7 +5,9 @@ with a classic mistake: ``find`` occurs exactly once in the cell whose nbgrader
 ``grade_id`` is ``cell`` and is replaced by ``replace``. Graded, the patched notebook
 must fail exactly the test cells listed in ``breaks`` (and no other), and the failure
 message must contain ``message`` (case-insensitive). No part calls another one (the
-batch-norm backward test builds its cache itself), so every bug costs one part.
+batch-norm backward test builds its cache itself), so every bug costs one part. Besides the
+classic mistakes, part 5 has submissions that break its rule (PyTorch's normalisations, under
+any name), which the static check of ``coursekit.rules`` must catch.
 """
 
 BUGS = [
@@ -24,7 +26,7 @@ BUGS = [
          find="axes = (0, 2, 3)", replace="axes = (1, 2, 3)",
          breaks=["batchnorm_forward_tests"], message="that is layer norm"),
     dict(name="bn_eps_outside_sqrt", cell="batchnorm_forward",
-         find="x_hat = (x - mu) / np.sqrt(v + eps)", replace="x_hat = (x - mu) / (np.sqrt(v) + eps)",
+         find="x_hat = (x - batch_mu) / np.sqrt(v + eps)", replace="x_hat = (x - batch_mu) / (np.sqrt(v) + eps)",
          breaks=["batchnorm_forward_tests"], message="eps goes inside the square root"),
     dict(name="bn_eval_uses_batch_statistics", cell="batchnorm_forward",
          find="x_hat = (x - running_mean[None, :, None, None]) / np.sqrt(running_var[None, :, None, None] + eps)",
@@ -33,6 +35,17 @@ BUGS = [
     dict(name="bn_single_value_not_refused", cell="batchnorm_forward",
          find="if m < 2:", replace="if m < 1:",
          breaks=["batchnorm_forward_tests"], message="raise ValueError"),
+    dict(name="bn_single_value_refused_in_eval_mode", cell="batchnorm_forward",      # review H2-14
+         find="    g, b = gamma[None, :, None, None], beta[None, :, None, None]\n",
+         replace="    g, b = gamma[None, :, None, None], beta[None, :, None, None]\n"
+                 "    if x.shape[0] * x.shape[2] * x.shape[3] < 2:\n"
+                 "        raise ValueError('batch norm needs more than one value per channel')\n",
+         breaks=["batchnorm_forward_tests"], message="only train mode needs more than one value"),
+    dict(name="bn_eval_changes_running_statistics", cell="batchnorm_forward",
+         find="new_running_mean, new_running_var = running_mean.copy(), running_var.copy()",
+         replace="new_running_mean = 0.9 * running_mean + 0.1 * x.mean(axis=axes)\n"
+                 "        new_running_var = running_var.copy()",
+         breaks=["batchnorm_forward_tests"], message="must not change"),
     # Part 2: batch norm, backward pass.
     dict(name="bn_backward_statistics_constant", cell="batchnorm_backward",
          find="dx = inv_std / m * (m * dx_hat - dx_hat.sum(axis=axes, keepdims=True)\n"
@@ -42,6 +55,10 @@ BUGS = [
     dict(name="bn_backward_no_variance_path", cell="batchnorm_backward",
          find="\n                        - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True))", replace=")",
          breaks=["batchnorm_backward_tests"], message="path through the variance"),
+    dict(name="bn_backward_no_mean_path", cell="batchnorm_backward",
+         find="dx = inv_std / m * (m * dx_hat - dx_hat.sum(axis=axes, keepdims=True)\n",
+         replace="dx = inv_std / m * (m * dx_hat\n",
+         breaks=["batchnorm_backward_tests"], message="path through the mean"),
     dict(name="bn_backward_dgamma_wrong_axes", cell="batchnorm_backward",
          find="dgamma = (dout * x_hat).sum(axis=axes)", replace="dgamma = (dout * x_hat).sum(axis=0)",
          breaks=["batchnorm_backward_tests"], message="summed over the wrong axes"),
@@ -91,7 +108,28 @@ BUGS = [
     dict(name="gn_module_calls_group_norm", cell="groupnorm_module",
          find="N, C = x.shape[:2]",
          replace="return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)\n        N, C = x.shape[:2]",
-         breaks=["groupnorm_module_tests"], message="not by calling F.group_norm"),
+         breaks=["groupnorm_module_tests"], message="must compute the group statistics itself"),
+    # Part 5, the rule: no normalisation of PyTorch's, whatever its name (review H2-11).
+    dict(name="gn_module_group_norm_imported", cell="groupnorm_module",
+         find="N, C = x.shape[:2]",
+         replace="from torch.nn.functional import group_norm as gn\n"
+                 "        return gn(x, self.num_groups, self.weight, self.bias, self.eps)\n        N, C = x.shape[:2]",
+         breaks=["groupnorm_module_tests"], message="must compute the group statistics itself"),
+    dict(name="gn_module_torch_group_norm", cell="groupnorm_module",
+         find="N, C = x.shape[:2]",
+         replace="return torch.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)\n"
+                 "        N, C = x.shape[:2]",
+         breaks=["groupnorm_module_tests"], message="no F.group_norm, torch.group_norm or nn.GroupNorm"),
+    dict(name="gn_module_layer_norm_on_groups", cell="groupnorm_module",
+         find="mean = xg.mean(dim=2, keepdim=True)\n        var = xg.var(dim=2, unbiased=False, keepdim=True)\n"
+              "        out = ((xg - mean) / torch.sqrt(var + self.eps)).reshape(x.shape)",
+         replace="out = F.layer_norm(xg, xg.shape[2:], eps=self.eps).reshape(x.shape)",
+         breaks=["groupnorm_module_tests"], message="no F.layer_norm"),
+    dict(name="gn_module_group_norm_by_getattr", cell="groupnorm_module",
+         find="N, C = x.shape[:2]",
+         replace="return getattr(F, 'group' + '_norm')(x, self.num_groups, self.weight, self.bias, self.eps)\n"
+                 "        N, C = x.shape[:2]",
+         breaks=["groupnorm_module_tests"], message="getattr"),
     # Part 6: evaluate.
     dict(name="evaluate_forgets_eval", cell="evaluate",
          find="    model.eval()\n", replace="",
@@ -111,4 +149,26 @@ BUGS = [
     dict(name="evaluate_returns_scores", cell="evaluate",
          find=".argmax(dim=1)", replace="",
          breaks=["evaluate_tests"], message="return the predicted classes"),
+    # Part 7: folding a batch norm into the next convolution.
+    dict(name="fold_scales_output_channels", cell="fold_into_next_conv",
+         find="folded.weight.copy_(w * scale.view(1, -1, 1, 1))",
+         replace="folded.weight.copy_(w * scale.view(-1, 1, 1, 1))",
+         breaks=["fold_into_next_conv_tests"], message="you scaled the OUTPUT channels"),
+    dict(name="fold_shift_missing", cell="fold_into_next_conv",
+         find="folded.bias.copy_(b + (w.sum(dim=(2, 3)) * shift.view(1, -1)).sum(dim=1))",
+         replace="folded.bias.copy_(b)",
+         breaks=["fold_into_next_conv_tests"], message="shift s_c = beta_c - a_c * running_mean_c is missing"),
+    dict(name="fold_shift_through_scaled_weights", cell="fold_into_next_conv",
+         find="(w.sum(dim=(2, 3))", replace="(folded.weight.sum(dim=(2, 3))",
+         breaks=["fold_into_next_conv_tests"], message="ORIGINAL weights"),
+    dict(name="fold_without_eps", cell="fold_into_next_conv",
+         find="std = torch.sqrt(bn.running_var + bn.eps)", replace="std = torch.sqrt(bn.running_var)",
+         breaks=["fold_into_next_conv_tests"], message="eps goes inside the square root"),
+    dict(name="fold_accepts_padding", cell="fold_into_next_conv",
+         find='if conv.padding not in ((0, 0), "valid"):', replace="if False:",
+         breaks=["fold_into_next_conv_tests"], message="should raise ValueError"),
+    dict(name="fold_changes_conv_in_place", cell="fold_into_next_conv",
+         find="folded.weight.copy_(w * scale.view(1, -1, 1, 1))",
+         replace="w.mul_(scale.view(1, -1, 1, 1))\n        folded.weight.copy_(w)",
+         breaks=["fold_into_next_conv_tests"], message="changed conv"),
 ]
