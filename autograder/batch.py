@@ -246,7 +246,7 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
                  cell_timeout: float = DEFAULT_CELL_TIMEOUT, progress: bool = True,
                  source: Path | None = None, db_url: str | None = None, sandbox: bool = True,
                  max_bytes: int = MAX_BYTES, memory: int = DEFAULT_MEMORY_LIMIT,
-                 release: Path | None = None) -> int:
+                 release: Path | None = None, cgroups: bool = True) -> int:
     """Grade every submission in ``submissions``; returns the exit code.
 
     Also writes ``reconciled/<student>.ipynb`` (each submission restored onto the
@@ -260,7 +260,9 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     ``sandbox=False`` (the command line's ``--no-sandbox``) runs kernels as plain
     processes; otherwise a machine that cannot sandbox them raises
     :class:`autograder.sandbox.SandboxUnavailable` before anything is graded. ``max_bytes``
-    bounds a submission file, ``memory`` a kernel (all its processes together).
+    bounds a submission file, ``memory`` a kernel (all its processes together); ``cgroups=False``
+    leaves cgroups alone even where they are writable (kernels then get what an account without
+    them gets: RLIMIT_NPROC and the memory watchdog, see :mod:`autograder.limits`).
 
     0: every submission has a grade (students whose code crashed or looped are graded
     and named in report.txt); 1: at least one entry could not be graded at all
@@ -282,7 +284,7 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     threads = max(1, (os.cpu_count() or 1) // workers)  # cores shared out among the workers
     preload = setup_imports(source_nb)
     # SandboxUnavailable: nothing graded
-    zygote = Zygote(sandbox, preload, threads, memory=memory) if todo else None
+    zygote = Zygote(sandbox, preload, threads, cgroups=cgroups, memory=memory) if todo else None
     gradebook = GradebookWriter(db_url, assignment, source.stem, source_nb) if db_url else None
     start = time.perf_counter()
     try:

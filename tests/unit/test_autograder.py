@@ -326,7 +326,9 @@ def test_grading_refuses_to_start_without_a_sandbox_unless_told(toy, tmp_path, m
 
 def test_the_same_isolation_without_root(toy, tmp_path):
     """Graded from an ordinary account (uid 1000, no capability: here a user namespace where root
-    is mapped to 1000), bubblewrap still isolates every kernel with unprivileged user namespaces."""
+    is mapped to 1000), bubblewrap still isolates every kernel with unprivileged user namespaces;
+    without cgroups (here turned off: this namespace maps uid 1000 to root, who owns the cgroup
+    files) the watchdog stops a kernel whose memfd passes the memory limit."""
     import shutil
     import subprocess
     import sys
@@ -341,18 +343,23 @@ def test_the_same_isolation_without_root(toy, tmp_path):
     probe = ("    import os, socket\n    if os.path.exists(" + repr(str(sentinel)) + ") or "
              "[n for _, n in socket.if_nameindex()] != ['lo'] or os.listdir('/proc'):\n        return -1\n")
     nbformat.write(submission(toy, add_body=probe + "    return a + b"), folder / "probe.ipynb")
+    hog = "import os\n_fd = os.memfd_create('hog')\nfor _ in range(96):\n    os.write(_fd, bytes(8 << 20))\n"
+    nbformat.write(submission(toy, edit=lambda nb: setattr(nb.cells[2], "source", hog + nb.cells[2].source)),
+                   folder / "hog.ipynb")
     script = ("import json, os, sys\nfrom pathlib import Path\nfrom autograder.batch import grade_folder\n"
               "print('uid', os.getuid(), flush=True)\n"
               f"code = grade_folder('toy', Path({str(folder)!r}), Path({str(tmp_path / 'out')!r}), workers=1, "
-              f"cell_timeout=30, progress=False, source=Path({str(toy)!r}))\nprint('exit', code)\n")
+              f"cell_timeout=30, progress=False, source=Path({str(toy)!r}), memory=512 << 20, cgroups=False)\n"
+              "print('exit', code)\n")
     done = subprocess.run(["unshare", "--user", "--map-user=1000", "--map-group=1000", "--",
                            sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           cwd=Path(__file__).resolve().parents[2])
     assert "uid 1000" in done.stdout and "exit 0" in done.stdout, done.stdout + done.stderr
     report = (tmp_path / "out" / "report.txt").read_text()
     assert report.startswith("Isolation: sandboxed kernels (bubblewrap"), report
+    assert "a watchdog summing its process tree" in report.splitlines()[0] and "memory limit (512 MiB" in report
     scores = {p.stem: json.loads(p.read_text())["score"] for p in (tmp_path / "out" / "results").glob("*.json")}
-    assert scores == {"ann": 5, "probe": 5}, scores
+    assert scores == {"ann": 5, "probe": 5, "hog": 0}, scores
 
 
 def test_setup_imports_are_what_the_setup_cells_import_and_torch_brings_dynamo():
