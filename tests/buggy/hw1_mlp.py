@@ -8,7 +8,8 @@ must contain ``message`` (case-insensitive): the mistake is named, not just dete
 Parts that call a broken earlier part (``two_layer_loss`` calls parts 1 to 3; the
 MNIST check of ``train_model`` uses ``TwoLayerNet``) run their hidden checks with
 reference versions, so a bug costs only its own part; in the student's copy (no
-hidden tests) they fail, saying which part to fix first.
+hidden tests) they fail, saying which part to fix first. Parts 1 to 6 must be NumPy written
+by the student: entries that use torch or the chapters' code lose their part by that rule.
 """
 
 BUGS = [
@@ -25,6 +26,17 @@ BUGS = [
     dict(name="ce_softmax_without_max_shift", cell="softmax_cross_entropy",
          find="shifted = scores - scores.max(axis=1, keepdims=True)", replace="shifted = scores * 1.0",
          breaks=["softmax_cross_entropy_tests"], message="overflow"),
+    dict(name="ce_one_maximum_for_the_whole_array", cell="softmax_cross_entropy",
+         find="shifted = scores - scores.max(axis=1, keepdims=True)", replace="shifted = scores - scores.max()",
+         breaks=["softmax_cross_entropy_tests"], message="one maximum for the whole array"),
+    dict(name="ce_log_of_the_softmax", cell="softmax_cross_entropy",
+         find="log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
+         replace="log_probs = np.log(np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True))",
+         breaks=["softmax_cross_entropy_tests"], message="np.log(0)"),
+    dict(name="ce_computed_by_torch", cell="softmax_cross_entropy",
+         find="loss = -log_probs[np.arange(N), y].mean()",
+         replace="loss = torch.nn.functional.cross_entropy(torch.from_numpy(scores), torch.from_numpy(y)).item()",
+         breaks=["softmax_cross_entropy_tests"], message="must be written in NumPy"),
     # Part 2: affine layer
     dict(name="affine_forgotten_bias_gradient", cell="affine",
          find="db = dout.sum(axis=0)", replace="db = np.zeros_like(b)",
@@ -38,6 +50,9 @@ BUGS = [
     dict(name="affine_dw_transposed", cell="affine",
          find="dw = x.T @ dout", replace="dw = dout.T @ x",
          breaks=["affine_tests"], message="transposed"),
+    dict(name="affine_dw_by_torch_under_an_alias", cell="affine",
+         find="dw = x.T @ dout", replace="import torch as tt\n    dw = tt.from_numpy(x).T.matmul(tt.from_numpy(dout)).numpy()",
+         breaks=["affine_tests"], message="must be written in NumPy"),
     # Part 3: activations
     dict(name="relu_mask_on_dout", cell="activations",
          find="dx = dout * (x > 0)", replace="dx = dout * (dout > 0)",
@@ -48,6 +63,9 @@ BUGS = [
     dict(name="sigmoid_backward_s_not_s_1_minus_s", cell="activations",
          find="da = dout * s * (1 - s)", replace="da = dout * s",
          breaks=["activations_tests"], message="multiplies by s instead of"),
+    dict(name="relu_backward_overwrites_dout", cell="activations",
+         find="dx = dout * (x > 0)", replace="dout[x <= 0] = 0.0\n    dx = dout",
+         breaks=["activations_tests"], message="changed its argument dout in place"),
     dict(name="sigmoid_backward_applies_sigmoid_again", cell="activations",
          find="da = dout * s * (1 - s)", replace="da = dout / (1 + np.exp(-s)) * (1 - 1 / (1 + np.exp(-s)))",
          breaks=["activations_tests"], message="applies the sigmoid again"),
@@ -78,6 +96,36 @@ BUGS = [
     dict(name="numgrad_divides_by_h", cell="numerical_gradient",
          find="/ (2 * h)", replace="/ h",
          breaks=["numerical_gradient_tests"], message="divides by 2h"),
+    dict(name="numgrad_keeps_the_dtype_of_x", cell="numerical_gradient",
+         find="grad = np.zeros(x.shape, dtype=np.float64)", replace="grad = np.zeros_like(x)",
+         breaks=["numerical_gradient_tests"], message="float32"),
+    # the chapters' numerical_gradient: coursekit.chapters cannot be imported while grading
+    dict(name="numgrad_wraps_the_chapters_function", cell="numerical_gradient",
+         find="    grad = np.zeros(x.shape, dtype=np.float64)\n",
+         replace="    from coursekit.chapters.gradcheck import numerical_gradient as chapter_gradient\n"
+                 "    return chapter_gradient(f, x, h)\n    grad = np.zeros(x.shape, dtype=np.float64)\n",
+         breaks=["numerical_gradient_tests"], message="cannot be imported while grading"),
+    dict(name="numgrad_imports_the_chapters_function", cell="numerical_gradient",
+         find="def numerical_gradient(f, x, h=1e-5):",
+         replace="from coursekit.chapters.gradcheck import numerical_gradient\n\n\ndef my_numerical_gradient(f, x, h=1e-5):",
+         breaks=["numerical_gradient_tests"], message="cannot be imported while grading"),
+    # Part 6: label smoothing
+    dict(name="smoothed_gradient_ignores_the_smoothing", cell="smoothed_cross_entropy",
+         find="dscores = (np.exp(log_p) - target) / N",
+         replace="dscores = np.exp(log_p) / N\n    dscores[np.arange(N), y] -= 1.0 / N",
+         breaks=["smoothed_cross_entropy_tests"], message="ignores the smoothing"),
+    dict(name="smoothed_eps_over_the_wrong_classes", cell="smoothed_cross_entropy",
+         find="target = np.full((N, C), eps / C)\n    target[np.arange(N), y] += 1.0 - eps",
+         replace="target = np.full((N, C), eps / (C - 1))\n    target[np.arange(N), y] = 1.0 - eps",
+         breaks=["smoothed_cross_entropy_tests"], message="C - 1 wrong classes"),
+    dict(name="smoothed_log_of_the_softmax", cell="smoothed_cross_entropy",
+         find="log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
+         replace="log_p = np.log(np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True))",
+         breaks=["smoothed_cross_entropy_tests"], message="np.log(0)"),
+    dict(name="smoothed_calls_part_1", cell="smoothed_cross_entropy",
+         find="    loss = -(target * log_p).sum() / N",
+         replace="    loss = (1 - eps) * softmax_cross_entropy(scores, y)[0] - eps / C * log_p.sum() / N",
+         breaks=["smoothed_cross_entropy_tests"], message="no call of softmax_cross_entropy"),
     # Part 6: TwoLayerNet
     dict(name="net_softmax_in_forward", cell="two_layer_net",
          find="return self.fc2(torch.relu(self.fc1(x)))",
@@ -86,6 +134,9 @@ BUGS = [
     dict(name="net_no_relu", cell="two_layer_net",
          find="return self.fc2(torch.relu(self.fc1(x)))", replace="return self.fc2(self.fc1(x))",
          breaks=["two_layer_net_tests"], message="no relu"),
+    dict(name="net_sigmoid_instead_of_relu", cell="two_layer_net",
+         find="return self.fc2(torch.relu(self.fc1(x)))", replace="return self.fc2(torch.sigmoid(self.fc1(x)))",
+         breaks=["two_layer_net_tests"], message="sigmoid"),
     # Part 7: train_model
     dict(name="train_no_zero_grad", cell="train_model",
          find="optimizer.zero_grad()", replace="pass",
@@ -95,5 +146,28 @@ BUGS = [
          breaks=["train_model_tests"], message="raw scores"),
     dict(name="train_sgd_instead_of_adam", cell="train_model",
          find="torch.optim.Adam(", replace="torch.optim.SGD(",
-         breaks=["train_model_tests"], message="below 0.90"),
+         breaks=["train_model_tests"], message="plain SGD"),
+    # the loop's mechanics (review H2-8): each is caught by an exact check with mini-batches of 4, 4, 2
+    dict(name="train_no_shuffle", cell="train_model",
+         find="order = torch.randperm(N)", replace="order = torch.arange(N)",
+         breaks=["train_model_tests"], message="not shuffled"),
+    dict(name="train_shuffles_once_for_all_epochs", cell="train_model",
+         find="    for epoch in range(epochs):\n        order = torch.randperm(N)\n",
+         replace="    order = torch.randperm(N)\n    for epoch in range(epochs):\n",
+         breaks=["train_model_tests"], message="every epoch uses the same order"),
+    dict(name="train_drops_the_last_batch", cell="train_model",
+         find="for start in range(0, N, batch_size):", replace="for start in range(0, N - batch_size + 1, batch_size):",
+         breaks=["train_model_tests"], message="last, smaller mini-batch"),
+    dict(name="train_zero_grad_once_per_epoch", cell="train_model",
+         find="        total_loss = 0.0\n        for start in range(0, N, batch_size):\n"
+              "            idx = order[start:start + batch_size]\n"
+              "            xb, yb = x_train[idx].to(device), y_train[idx].to(device)\n            optimizer.zero_grad()\n",
+         replace="        total_loss = 0.0\n        optimizer.zero_grad()\n        for start in range(0, N, batch_size):\n"
+                 "            idx = order[start:start + batch_size]\n"
+                 "            xb, yb = x_train[idx].to(device), y_train[idx].to(device)\n",
+         breaks=["train_model_tests"], message="zero_grad"),
+    dict(name="train_mean_of_batch_means", cell="train_model",
+         find="            total_loss += loss.item() * len(yb)\n        history.append(total_loss / N)",
+         replace="            total_loss += loss.item()\n        history.append(total_loss / len(range(0, N, batch_size)))",
+         breaks=["train_model_tests"], message="mean of the mini-batch means"),
 ]
