@@ -41,11 +41,6 @@ BUGS = [
                  "    if x.shape[0] * x.shape[2] * x.shape[3] < 2:\n"
                  "        raise ValueError('batch norm needs more than one value per channel')\n",
          breaks=["batchnorm_forward_tests"], message="only train mode needs more than one value"),
-    dict(name="bn_eval_changes_running_statistics", cell="batchnorm_forward",
-         find="new_running_mean, new_running_var = running_mean.copy(), running_var.copy()",
-         replace="new_running_mean = 0.9 * running_mean + 0.1 * x.mean(axis=axes)\n"
-                 "        new_running_var = running_var.copy()",
-         breaks=["batchnorm_forward_tests"], message="must not change"),
     # Part 2: batch norm, backward pass.
     dict(name="bn_backward_statistics_constant", cell="batchnorm_backward",
          find="dx = inv_std / m * (m * dx_hat - dx_hat.sum(axis=axes, keepdims=True)\n"
@@ -55,10 +50,6 @@ BUGS = [
     dict(name="bn_backward_no_variance_path", cell="batchnorm_backward",
          find="\n                        - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True))", replace=")",
          breaks=["batchnorm_backward_tests"], message="path through the variance"),
-    dict(name="bn_backward_no_mean_path", cell="batchnorm_backward",
-         find="dx = inv_std / m * (m * dx_hat - dx_hat.sum(axis=axes, keepdims=True)\n",
-         replace="dx = inv_std / m * (m * dx_hat\n",
-         breaks=["batchnorm_backward_tests"], message="path through the mean"),
     dict(name="bn_backward_dgamma_wrong_axes", cell="batchnorm_backward",
          find="dgamma = (dout * x_hat).sum(axis=axes)", replace="dgamma = (dout * x_hat).sum(axis=0)",
          breaks=["batchnorm_backward_tests"], message="summed over the wrong axes"),
@@ -125,11 +116,6 @@ BUGS = [
               "        out = ((xg - mean) / torch.sqrt(var + self.eps)).reshape(x.shape)",
          replace="out = F.layer_norm(xg, xg.shape[2:], eps=self.eps).reshape(x.shape)",
          breaks=["groupnorm_module_tests"], message="no F.layer_norm"),
-    dict(name="gn_module_group_norm_by_getattr", cell="groupnorm_module",
-         find="N, C = x.shape[:2]",
-         replace="return getattr(F, 'group' + '_norm')(x, self.num_groups, self.weight, self.bias, self.eps)\n"
-                 "        N, C = x.shape[:2]",
-         breaks=["groupnorm_module_tests"], message="getattr"),
     # Part 6: evaluate.
     dict(name="evaluate_forgets_eval", cell="evaluate",
          find="    model.eval()\n", replace="",
@@ -161,14 +147,7 @@ BUGS = [
     dict(name="fold_shift_through_scaled_weights", cell="fold_into_next_conv",
          find="(w.sum(dim=(2, 3))", replace="(folded.weight.sum(dim=(2, 3))",
          breaks=["fold_into_next_conv_tests"], message="ORIGINAL weights"),
-    dict(name="fold_without_eps", cell="fold_into_next_conv",
-         find="std = torch.sqrt(bn.running_var + bn.eps)", replace="std = torch.sqrt(bn.running_var)",
-         breaks=["fold_into_next_conv_tests"], message="eps goes inside the square root"),
     dict(name="fold_accepts_padding", cell="fold_into_next_conv",
          find='if conv.padding not in ((0, 0), "valid"):', replace="if False:",
          breaks=["fold_into_next_conv_tests"], message="should raise ValueError"),
-    dict(name="fold_changes_conv_in_place", cell="fold_into_next_conv",
-         find="folded.weight.copy_(w * scale.view(1, -1, 1, 1))",
-         replace="w.mul_(scale.view(1, -1, 1, 1))\n        folded.weight.copy_(w)",
-         breaks=["fold_into_next_conv_tests"], message="changed conv"),
 ]
