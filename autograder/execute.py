@@ -11,7 +11,10 @@
 The kernel thus never receives a test, and a verdict is computed only by code that
 student code has never run beside. A test cell runs in segments, visible tests first, then
 its hidden tests: when the student's own code raises inside a hidden test, the student sees
-the exception's name but not its message, which could carry the hidden input. Each cell has a time limit: past it, the kernel
+the exception's name but not its message, which could carry the hidden input, and a failed
+comparison there names where the error is largest but not the expected value.
+
+Each cell has a time limit: past it, the kernel
 is interrupted (KeyboardInterrupt in the student's code, as Jupyter's interrupt
 button does) and the run goes on with the next cell; a kernel that does not answer
 within :data:`INTERRUPT_GRACE` seconds is killed, and the cells after it are not run.
@@ -25,6 +28,8 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import re
+
+from coursekit import checks
 
 from . import rpc
 from .kernel import _Tail
@@ -200,7 +205,11 @@ class Runner:
             with _Alarm(self.peer, deadline), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                 for hidden, piece in segments(cell.source) if cell.kind == "test" else [(False, cell.source)]:
                     code = compile(_transform(piece), f"<cell {cell.index}>", "exec")
-                    exec(code, self.ns)  # noqa: S102 - the instructor's own cell
+                    shown = checks.show_expected(not hidden)  # a hidden test's expected values stay hidden
+                    try:
+                        exec(code, self.ns)  # noqa: S102 - the instructor's own cell
+                    finally:
+                        checks.show_expected(shown)
             outcome.completed = True
         except rpc.Deadline:
             self._recover(outcome, notes, cell)

@@ -14,6 +14,18 @@ import numbers
 
 import numpy as _np
 
+# Whether a failure may show the expected value (the grader turns it off while hidden tests run:
+# their expected values are the hidden tests' own).
+_show_expected = True
+
+
+def show_expected(flag: bool) -> bool:
+    """Set whether failure messages show expected values; returns the previous setting."""
+    global _show_expected
+    previous, _show_expected = _show_expected, bool(flag)
+    return previous
+
+
 # Captured once, at import time, before any student code runs.
 _asarray = _np.asarray
 _abs = _np.abs
@@ -125,7 +137,20 @@ def check_close(value, expected, name: str, tol: float = 1e-6, mistakes=()) -> f
     if message is not None:
         raise AssertionError(f"{name} is wrong: {message}")
     raise AssertionError(f"{name} does not match the reference: relative error {err:.2e} "
-                         f"(must be at most {tol:.0e}).")
+                         f"(must be at most {tol:.0e}).{_worst(arr, exp)}")
+
+
+def _worst(arr: _np.ndarray, exp: _np.ndarray) -> str:
+    """Where the error is largest: the index, and (unless hidden) the expected and actual values."""
+    if arr.ndim == 0:
+        return f" Expected {float(exp):.6g}, got {float(arr):.6g}." if _show_expected else ""
+    errors = _abs(arr - exp) / _maximum(1e-8, _abs(arr) + _abs(exp))
+    index = tuple(int(i) for i in _np.unravel_index(int(errors.argmax()), arr.shape))
+    shown = index[0] if len(index) == 1 else index
+    if not _show_expected:
+        return f" The largest error is at index {shown}."
+    return (f" The largest error is at index {shown}: expected {float(exp[index]):.6g}, "
+            f"got {float(arr[index]):.6g}.")
 
 
 def check_scalar(value, expected: float, name: str, tol: float = 1e-6, mistakes=()) -> float:

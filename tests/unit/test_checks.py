@@ -117,3 +117,23 @@ def test_a_mistake_of_another_shape_is_ignored():
     expected = np.ones(3)
     with pytest.raises(AssertionError, match="relative error"):
         checks.check_close(2 * expected, expected, "x", mistakes=[(2 * np.ones(4), "four")])
+
+
+def test_an_unrecognised_difference_says_where_and_shows_values_unless_hidden():
+    expected = np.array([[1.0, 2.0], [3.0, 4.0]])
+    wrong = expected.copy()
+    wrong[1, 0] = 3.5
+    with pytest.raises(AssertionError, match=r"index \(1, 0\): expected 3, got 3\.5\.$"):
+        checks.check_close(wrong, expected, "out")
+    with pytest.raises(AssertionError, match=r"Expected 2, got 2\.5\.$"):
+        checks.check_scalar(2.5, 2.0, "loss")
+    previous = checks.show_expected(False)       # what the grader does while hidden tests run
+    try:
+        with pytest.raises(AssertionError) as err:
+            checks.check_close(wrong, expected, "out")
+        assert str(err.value).endswith("The largest error is at index (1, 0).") and "3.5" not in str(err.value)
+        with pytest.raises(AssertionError) as err:
+            checks.check_scalar(2.5, 2.0, "loss")
+        assert "2.5" not in str(err.value) and "Expected" not in str(err.value)
+    finally:
+        checks.show_expected(previous)
