@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import re
 import signal
 import time
 from dataclasses import asdict, dataclass, field
-
-import re
 
 from coursekit import checks
 
