@@ -27,6 +27,7 @@ complements this for PyTorch parts: :func:`coursekit.harness.forward_backward_gr
 from __future__ import annotations
 
 import ast
+import functools
 import linecache
 import sys
 from dataclasses import dataclass, field
@@ -59,7 +60,15 @@ def use_sources(student: dict[str, str] | None, setup: list[str] | None = None) 
 
 # --------------------------------------------------------------------------- reading code
 
+@functools.lru_cache(maxsize=256)
 def _parse(source: str) -> ast.Module | None:
+    """The syntax tree of a cell (IPython's magics turned into Python first), parents marked;
+    cached: every part's test reads the same cells."""
+    tree = _parse_once(source)
+    return None if tree is None else _mark_parents(tree)
+
+
+def _parse_once(source: str) -> ast.Module | None:
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
@@ -72,12 +81,15 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
-def bound_names(tree: ast.Module) -> set[str]:
-    """Names a cell binds at its top level with ``def``, ``class`` or an assignment."""
+def bound_names(tree: ast.Module, imports: bool = False) -> set[str]:
+    """Names a cell binds at its top level with ``def``, ``class`` or an assignment (and with
+    ``import`` when ``imports`` is true)."""
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
+        elif imports and isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
@@ -155,27 +167,32 @@ def _mark_parents(tree: ast.Module) -> ast.Module:
 
 # --------------------------------------------------------------------------- where the code is
 
-def _grading_cells(names: list[str]) -> tuple[dict[str, ast.Module], dict[str, str]]:
-    """The cells to check (by name), from the submission, and the setup cells' imports."""
+def _grading_cells(names: list[str], others: list[str]) -> tuple[dict[str, ast.Module], dict[str, str]]:
+    """The cells to check (by name), from the submission, and the setup cells' imports: the cells
+    that bind ``names`` (an import counts), then the cells that define what those use, in turn,
+    except the cells of ``others`` (other parts, which their own tests check)."""
     assert _sources is not None
-    trees = {key: _mark_parents(t) for key, src in _sources.student.items() if (t := _parse(src)) is not None}
+    trees = {key: t for key, src in _sources.student.items() if (t := _parse(src)) is not None}
     binder: dict[str, str] = {}
     for key, tree in trees.items():
         for name in bound_names(tree):
             binder[name] = key
+    starts = [key for key, tree in trees.items() if bound_names(tree, imports=True) & set(names)]
+    skipped = {binder[n] for n in others if n in binder} - set(starts)
     aliases: dict[str, str] = {}
     for src in _sources.setup:
         tree = _parse(src)
         if tree is not None:
             aliases.update(import_aliases(tree))
-    todo = [binder[n] for n in names if n in binder]
+    todo = list(starts)
     chosen: dict[str, ast.Module] = {}
     while todo:
         key = todo.pop()
         if key in chosen:
             continue
         chosen[key] = trees[key]
-        todo += [binder[n] for n in used_names(trees[key]) if n in binder and binder[n] not in chosen]
+        todo += [binder[n] for n in used_names(trees[key])
+                 if n in binder and binder[n] not in chosen and binder[n] not in skipped]
     return chosen, aliases
 
 
@@ -191,7 +208,7 @@ def _code_of(obj):
     return None
 
 
-def _local_cells(names: list[str]) -> tuple[dict[str, ast.Module], dict[str, str]]:
+def _local_cells(names: list[str], others: list[str]) -> tuple[dict[str, ast.Module], dict[str, str]]:
     """The same, in the student's own kernel: the cells that IPython ran, found through the
     functions' code objects; names are resolved through the notebook's globals."""
     main = vars(sys.modules["__main__"])
@@ -203,7 +220,7 @@ def _local_cells(names: list[str]) -> tuple[dict[str, ast.Module], dict[str, str
             aliases[key] = f"{value.__module__}.{getattr(value, '__name__', key)}"
     chosen: dict[str, ast.Module] = {}
     todo = list(names)
-    seen: set[str] = set()
+    seen: set[str] = set(others) - set(names)
     while todo:
         name = todo.pop()
         if name in seen:
@@ -215,7 +232,7 @@ def _local_cells(names: list[str]) -> tuple[dict[str, ast.Module], dict[str, str
         tree = _parse("".join(linecache.getlines(code.co_filename)))
         if tree is None:
             continue
-        chosen[code.co_filename] = _mark_parents(tree)
+        chosen[code.co_filename] = tree
         todo += [n for n in used_names(tree) if _code_of(main.get(n)) is not None
                  and getattr(main.get(n), "__module__", None) == "__main__"]
     return chosen, aliases
@@ -232,11 +249,18 @@ def _matches(name: str, forbidden: str) -> bool:
     return name == forbidden or name.startswith(forbidden + ".")
 
 
-def violations(names: list[str], forbidden: list[str], dynamic: bool = True) -> list[str]:
-    """What the code behind ``names`` does against the rule (readable, one entry per finding)."""
-    cells, aliases = _grading_cells(names) if _sources is not None else _local_cells(names)
+def violations(names: list[str], forbidden: list[str], dynamic: bool = True, others=()) -> list[str]:
+    """What the code behind ``names`` does against the rule (readable, one entry per finding);
+    the cells of ``others`` are not followed (see :func:`forbid`)."""
+    others = [others] if isinstance(others, str) else list(others)
+    cells, aliases = (_grading_cells if _sources is not None else _local_cells)(list(names), others)
     bad = list(forbidden) + (list(DYNAMIC) if dynamic else [])
     found = []
+    if _sources is None:  # in a notebook: a part's name bound by an import shows in the globals only
+        for name in names:
+            target = aliases.get(name, "")
+            if any(_matches(target, f) for f in forbidden):
+                found.append(f"{name} is {target}, imported rather than written")
     for key, tree in cells.items():
         where = f"cell '{key}'" if _sources is not None else "your cell"
         for ref, line in references(tree, aliases):
@@ -251,13 +275,17 @@ def violations(names: list[str], forbidden: list[str], dynamic: bool = True) -> 
     return list(dict.fromkeys(found))
 
 
-def forbid(names, forbidden, message: str, dynamic: bool = True) -> None:
+def forbid(names, forbidden, message: str, dynamic: bool = True, others=()) -> None:
     """Fail (AssertionError with ``message``) when the code of ``names`` (a function or class
     name, or a list of them) or of what it calls uses any of ``forbidden`` (dotted names:
     ``"numpy.correlate"``, ``"scipy"``, ``"torch.nn.functional.conv2d"``), or looks names up
-    dynamically (unless ``dynamic`` is false)."""
+    dynamically (unless ``dynamic`` is false).
+
+    ``others`` names the functions of earlier parts that this part may call: their cells are not
+    followed, since each is checked by its own part's test (so a mistake there costs that part
+    only). Every other cell the code reaches is read, wherever it is."""
     names = [names] if isinstance(names, str) else list(names)
-    found = violations(names, list(forbidden), dynamic)
+    found = violations(names, list(forbidden), dynamic, others)
     if found:
         more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
         raise AssertionError(f"{message} Found: {'; '.join(found[:3])}{more}.")

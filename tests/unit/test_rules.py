@@ -86,6 +86,9 @@ def test_in_a_notebook_the_cells_ipython_ran_are_read(monkeypatch):
     with pytest.raises(AssertionError, match="numpy.correlate"):
         rules.forbid("corr1d", RULE, "no")
     rules.forbid("good", RULE, "no")
+    main.numerical_gradient = numpy.gradient   # bound by an import: its module tells
+    with pytest.raises(AssertionError, match="imported rather than written"):
+        rules.forbid("numerical_gradient", ["numpy.gradient"], "no")
 
 
 def test_the_autograd_graph_names_a_forbidden_operation_whatever_it_was_called():
@@ -116,3 +119,23 @@ def test_the_autograd_graph_names_a_forbidden_operation_whatever_it_was_called()
     rules.forbid_nodes(honest["nodes"], ["Convolution", "Conv2D"], "no conv2d")
     assert honest["input_grads"][0].shape == (2, 1, 5, 6) and honest["param_grads"]["weight"].shape == (2, 1, 3, 3)
     assert forward_backward_graph(Sneaky("convolution"), x)["output"].shape == (2, 2, 3, 4)
+
+
+def test_earlier_parts_are_checked_by_their_own_tests_but_other_cells_are_followed(grading):
+    """conv1d may call corr1d, whose cell its own test checks; a forbidden helper in any other cell
+    (one where torch is allowed, say) still counts against the part that calls it."""
+    grading({"corr1d": "def _slide(x, w):\n    return np.correlate(x, w)\ndef corr1d(x, w):\n    return _slide(x, w)\n",
+             "conv1d": "def conv1d(x, w):\n    return corr1d(x, w[::-1])\n",
+             "conv2d": "def conv2d(x, w):\n    return _hidden(x, w)\n",
+             "make_sobel_conv": "def _hidden(x, w):\n    return np.convolve(x, w)\ndef make_sobel_conv():\n    pass\n"})
+    rules.forbid("conv1d", RULE, "no", others=["corr1d"])                 # corr1d's cell: its own test's
+    with pytest.raises(AssertionError, match="numpy.correlate"):
+        rules.forbid("corr1d", RULE, "no", others=["corr1d"])             # ... which fails
+    with pytest.raises(AssertionError, match=r"numpy.convolve \(cell 'make_sobel_conv'"):
+        rules.forbid("conv2d", RULE, "no", others=["corr1d", "conv1d"])
+
+
+def test_a_part_answered_by_an_import_alone_is_read(grading):
+    grading({"numerical_gradient": "from coursekit.chapters.gradcheck import numerical_gradient\n"})
+    with pytest.raises(AssertionError, match="coursekit.chapters"):
+        rules.forbid("numerical_gradient", ["coursekit.chapters"], "write it yourself")
