@@ -130,9 +130,10 @@ def test_the_liar_is_really_installed(tmp_path):
     assert scores["honest"] > 0 and scores["lying"] < scores["honest"], scores
 
 
-# Tailored liars: a student who read a homework's tests replaces a harness operation and the
+# Tailored attacks: a student who read a homework's tests replaces a harness operation and the
 # model's forward pass in their kernel so that whatever the kernel computes agrees with their
-# (wrong) answer. Each replaces one solution cell of the released stub; the part must score 0.
+# (wrong) answer, or hides a banned call where a rule might not look. Each replaces solution cells
+# of the released stub; every part must score 0.
 FORGED_WATCH = '''
 import torch
 from coursekit import harness
@@ -152,7 +153,7 @@ harness.call_watching = _forged_watch
 TAILORED = {
     # hw7: evaluate returns zeros, and every module's forward pass in the kernel returns zeros too, so
     # a reference computed by running the model in the kernel predicts class 0 everywhere as well.
-    ("hw7_normalization", "evaluate"): FORGED_WATCH + '''
+    "hw7_evaluate_zeros": ("hw7_normalization", "evaluate", FORGED_WATCH + '''
 _real_call = torch.nn.Module.__call__
 
 def _zeros_call(self, *args, **kwargs):
@@ -163,10 +164,10 @@ torch.nn.Module.__call__ = _zeros_call
 
 def evaluate(model, images, batch_size=64):
     return torch.zeros(len(images), dtype=torch.long)
-''',
+'''),
     # hw5: train_lenet trains nothing; the model's forward looks each digit up in the offline digits
     # (test split included) and answers its label: a reference accuracy computed in the kernel is 100%.
-    ("hw5_lenet5", "train_lenet"): FORGED_WATCH + '''
+    "hw5_label_oracle": ("hw5_lenet5", "train_lenet", FORGED_WATCH + '''
 import numpy as np
 import torch.nn.functional as F
 from coursekit.data import load_mnist
@@ -184,16 +185,25 @@ def train_lenet(model, x, y, seed=0):
 
     model.forward = oracle
     return model
-''',
+'''),
+    # hw2: a rule ("loops only, no np.correlate") dodged by a helper in a cell where NumPy's
+    # correlate is not banned (the Sobel layer's): the rule follows the call into that cell.
+    "hw2_rule_through_another_cell": ("hw2_convolution", "corr1d", "def corr1d(x, w):\n    return _slide(x, w)\n"),
+}
+EXTRA_CELLS = {  # more cells of the same submission, by grade_id
+    "hw2_rule_through_another_cell": {"make_sobel_conv": "import numpy as np\n\ndef _slide(x, w):\n"
+                                                         "    return np.correlate(x, w, 'valid')\n"},
 }
 
 
-@pytest.mark.parametrize("assignment,cell", sorted(TAILORED))
-def test_a_tailored_liar_earns_no_point(assignment, cell, tmp_path):
+@pytest.mark.parametrize("case", sorted(TAILORED))
+def test_a_tailored_liar_earns_no_point(case, tmp_path):
+    assignment, cell, source = TAILORED[case]
     (release,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
     nb = nbformat.read(release, as_version=4)
-    target = next(c for c in nb.cells if is_solution_cell(c) and c.metadata["nbgrader"]["grade_id"] == cell)
-    target.source = TAILORED[(assignment, cell)]
+    for grade_id, code in {cell: source, **EXTRA_CELLS.get(case, {})}.items():
+        target = next(c for c in nb.cells if is_solution_cell(c) and c.metadata["nbgrader"]["grade_id"] == grade_id)
+        target.source = code
     subs = tmp_path / "submissions"
     subs.mkdir()
     nbformat.write(nb, subs / "tailored.ipynb")
