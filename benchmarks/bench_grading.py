@@ -1,6 +1,7 @@
 """Batch-grading throughput: N synthetic submissions of one homework, 1 and 2 workers.
 
     .venv/bin/python benchmarks/bench_grading.py --assignment hw2_convolution --n 200 --workers 1 2
+    .venv/bin/python benchmarks/bench_grading.py --n 40 --workers 2 --no-cgroups   # kernels without cgroups
 
 The class is made from the real release: perfect submissions (the solution code
 filled into the student version), untouched student versions, and one submission
@@ -56,6 +57,8 @@ def main() -> None:
     parser.add_argument("--assignment", default="hw2_convolution")
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-cgroups", action="store_true",
+                        help="kernels without their own cgroups (RLIMIT_NPROC and the memory watchdog instead)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
@@ -65,12 +68,13 @@ def main() -> None:
         for workers in args.workers:
             out = Path(tmp) / f"out-{workers}"
             start = time.perf_counter()
-            code = grade_folder(args.assignment, subs, out, workers=workers, progress=True)
+            code = grade_folder(args.assignment, subs, out, workers=workers, progress=True,
+                                cgroups=not args.no_cgroups)
             wall = time.perf_counter() - start
             rows.append((workers, wall, code))
             shutil.rmtree(out)
     base = rows[0][1]
-    print(f"\n{args.n} submissions of {args.assignment}")
+    print(f"\n{args.n} submissions of {args.assignment}" + (" (kernels without cgroups)" if args.no_cgroups else ""))
     print("workers   wall (s)   s/submission   speed-up   exit")
     for workers, wall, code in rows:
         print(f"{workers:>7} {wall:>10.1f} {wall / args.n:>14.2f} {base / wall:>10.2f} {code:>6}")
