@@ -9,9 +9,10 @@ message must contain ``message`` (case-insensitive). The reference solution call
 ``im2col`` from ``conv_forward_im2col``, and ``conv_forward``/``conv_backward`` from
 ``tiny_cnn_loss``: the bugs in parts 1, 3, 4 and 5 also check that those later parts are
 graded with reference versions of the earlier ones. A rule (NumPy only, no convolution
-in part 7 ...) applies to a part's function and to the functions of the student's that it
-calls: torch in ``conv_forward`` or ``conv_backward`` also costs ``tiny_cnn_loss``, which
-calls them (its rule is "NumPy only, with your parts 3 and 4").
+in part 7 ...) applies to a part's function and to the student's functions that it calls,
+except those of earlier parts, which their own tests check (``coursekit.rules.forbid``'s
+``others``): torch in ``conv_forward`` or ``conv_backward`` costs those parts only, not
+``tiny_cnn_loss``, which calls them.
 """
 
 BUGS = [
@@ -28,7 +29,7 @@ BUGS = [
          replace="import torch as tt\n"
                  "            flat = tt.from_numpy(np.ascontiguousarray(window)).flatten(1)\n"
                  "            out[:, :, i, j] = (flat @ tt.from_numpy(w).flatten(1).T).numpy() + b",
-         breaks=["conv_forward_tests", "tiny_cnn_loss_tests"], message="no torch"),
+         breaks=["conv_forward_tests"], message="no torch"),
     # Part 4: backward pass.
     dict(name="backward_crop_empty_when_pad_0", cell="conv_backward",
          find="dxp[:, :, pad:pad + H, pad:pad + W]", replace="dxp[:, :, pad:-pad, pad:-pad]",
@@ -39,7 +40,7 @@ BUGS = [
          breaks=["conv_backward_tests"], message="add them up"),
     dict(name="backward_uses_torch", cell="conv_backward",
          find="db = dout.sum(axis=(0, 2, 3))", replace="db = torch.as_tensor(dout).sum(dim=(0, 2, 3)).numpy()",
-         breaks=["conv_backward_tests", "tiny_cnn_loss_tests"], message="no torch"),
+         breaks=["conv_backward_tests"], message="no torch"),
     # Part 5: im2col.
     dict(name="im2col_padding_one_side", cell="im2col",
          find="(pad, pad), (pad, pad)))", replace="(2 * pad, 0), (2 * pad, 0)))",
@@ -83,6 +84,9 @@ BUGS = [
     dict(name="cnn_unstable_softmax", cell="tiny_cnn_loss",
          find="shifted = scores - scores.max(axis=1, keepdims=True)", replace="shifted = scores",
          breaks=["tiny_cnn_loss_tests"], message="overflow"),
+    dict(name="cnn_uses_torch_autograd", cell="tiny_cnn_loss",
+         find="dw2, db2 = pooled.T @ dscores,", replace="dw2, db2 = (torch.from_numpy(pooled).T @ torch.from_numpy(dscores)).numpy(),",
+         breaks=["tiny_cnn_loss_tests"], message="no torch"),
     # Part 9: the end-to-end gradient check.
     dict(name="gradient_errors_never_varies_the_parameter", cell="gradient_errors",
          find="return loss_fn({**params, name: p}, x, y)[0]", replace="return loss_fn(params, x, y)[0]",
