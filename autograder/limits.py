@@ -369,8 +369,9 @@ def describe(cgroups: Cgroups | None, memory: int, cpus: float | None) -> str:
     where = f"cgroup v{cgroups.version}" if cgroups else ""
     parts = [f"memory {format_bytes(memory)} for all of a kernel's processes, shared memory included ("
              + (f"{where}" if "memory" in have else "a watchdog summing its process tree: no cgroup") + ")"]
-    if "cpu" in have and cpus:
-        parts.append(f"CPU {cpus:g} core(s) per kernel ({where})")
+    if "cpu" in have:
+        parts.append(f"CPU {cpus:g} core(s) per kernel ({where})" if cpus else
+                     f"CPU: a group per kernel, no quota (no thread count given) ({where})")
     else:
         parts.append("CPU share NOT bounded (no writable cpu cgroup)")
     parts.append(f"{MAX_PROCESSES} processes ("

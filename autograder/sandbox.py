@@ -192,7 +192,7 @@ class ZygoteAddress:
         if group is not None and not group.add(pid):
             group.close()
             group = None
-            if spec["nproc"] is None:  # the init process has not forked yet: bound it some other way
+            if spec["nproc"] is None:  # no RLIMIT_NPROC was asked for: never a kernel without a bound
                 os.kill(pid, signal.SIGKILL)
                 sock.close()
                 raise RuntimeError("the grading kernel could not be put into its cgroup")
