@@ -115,29 +115,33 @@ def discover() -> Cgroups | None:
         if fstype == "cgroup2" and "" in own:
             parent = _inside(mount, root, own[""])
             if parent is not None:
-                found = _prepare_v2(parent)
+                found = _prepare_v2(parent, is_root=own[""] == "/")
                 if found:
                     return found
     return Cgroups(1, tuple(v1)) if v1 else None
 
 
-def _prepare_v2(parent: Path) -> Cgroups | None:
+def _prepare_v2(parent: Path, is_root: bool = False) -> Cgroups | None:
+    """``parent`` (the grader's own cgroup) made ready for kernels' groups: controllers enabled for
+    its children, after moving the grader's processes into a leaf (not needed in the root cgroup)."""
     try:
         available = (parent / "cgroup.controllers").read_text().split()
     except OSError:
         return None
     wanted = [c for c in CONTROLLERS if c in available]
-    if "memory" not in wanted or not os.access(parent / "cgroup.subtree_control", os.W_OK):
+    control = parent / "cgroup.subtree_control"
+    if "memory" not in wanted or not os.access(control, os.W_OK):
         return None
-    enabled = (parent / "cgroup.subtree_control").read_text().split()
-    if not all(c in enabled for c in wanted):
-        if not _move_own_processes(parent):
+    already = control.read_text().split()
+    enabled = [c for c in wanted if c in already]
+    if len(enabled) < len(wanted):
+        if not is_root and not _move_own_processes(parent):
             return None
-        try:
-            (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in wanted))
-        except OSError:
-            return None
-    return Cgroups(2, tuple((c, str(parent)) for c in wanted)) if _probe(parent) else None
+        # one at a time: a controller that cannot be enabled (cpu, with realtime tasks) is left out
+        enabled = [c for c in wanted if c in already or _write(control, f"+{c}")]
+    if "memory" not in enabled:
+        return None
+    return Cgroups(2, tuple((c, str(parent)) for c in enabled)) if _probe(parent) else None
 
 
 def _move_own_processes(parent: Path) -> bool:

@@ -224,9 +224,12 @@ def test_cgroup_v2_uses_the_graders_own_delegated_cgroup(tmp_path, monkeypatch):
     v2 is left alone (no writable cgroups: the watchdog's turn)."""
     own = fake_tree(tmp_path, [os.getpid()])
     monkeypatch.setattr(limits, "PROC", tmp_path / "proc")
+    written = []
+    write = limits._write
+    monkeypatch.setattr(limits, "_write", lambda path, value: written.append((path.name, value)) or write(path, value))
     found = limits.discover()
     assert found == limits.Cgroups(2, tuple((c, str(own)) for c in ("memory", "cpu", "pids")))
-    assert (own / "cgroup.subtree_control").read_text() == "+memory +cpu +pids"
+    assert [v for name, v in written if name == "cgroup.subtree_control"] == ["+memory", "+cpu", "+pids"]
     assert (own / "autograder-main" / "cgroup.procs").read_text() == str(os.getpid())
     group = limits.KernelGroup(found, "autograder-k1", 1 << 30, 2, 256)
     folder = own / "autograder-k1"
