@@ -167,33 +167,61 @@ def _mark_parents(tree: ast.Module) -> ast.Module:
 
 # --------------------------------------------------------------------------- where the code is
 
-def _grading_cells(names: list[str], others: list[str]) -> tuple[dict[str, ast.Module], dict[str, str]]:
-    """The cells to check (by name), from the submission, and the setup cells' imports: the cells
-    that bind ``names`` (an import counts), then the cells that define what those use, in turn,
-    except the cells of ``others`` (other parts, which their own tests check)."""
+@dataclass
+class _Piece:
+    """Code a rule reads: a part's whole cell, or the statement of another cell that defines a
+    name the part's code uses; ``aliases`` resolve its names (its cell's imports, the setup's)."""
+
+    label: str
+    node: ast.AST
+    aliases: dict[str, str]
+
+
+def definitions(tree: ast.Module, name: str) -> list[ast.stmt]:
+    """The top-level statements of ``tree`` that bind ``name`` (``def``, ``class``, assignment)."""
+    return [node for node in tree.body if name in bound_names(ast.Module(body=[node], type_ignores=[]))]
+
+
+def _follow(pieces: list[_Piece], lookup) -> list[_Piece]:
+    """``pieces``, then the definitions of every name they use that ``lookup(name)`` finds (a list of
+    pieces, or None), in turn."""
+    seen: set[str] = set()
+    todo = [n for piece in pieces for n in used_names(piece.node)]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for piece in lookup(name) or []:
+            pieces.append(piece)
+            todo += used_names(piece.node)
+    return pieces
+
+
+def _grading_pieces(names: list[str], others: list[str]) -> list[_Piece]:
+    """From the submission: the cells that bind ``names`` (an import counts), whole; then the
+    definitions, in any other cell, of what they use, in turn, except in the cells of ``others``
+    (other parts, which their own tests check)."""
     assert _sources is not None
     trees = {key: t for key, src in _sources.student.items() if (t := _parse(src)) is not None}
-    binder: dict[str, str] = {}
-    for key, tree in trees.items():
-        for name in bound_names(tree):
-            binder[name] = key
-    starts = [key for key, tree in trees.items() if bound_names(tree, imports=True) & set(names)]
-    skipped = {binder[n] for n in others if n in binder} - set(starts)
-    aliases: dict[str, str] = {}
+    setup: dict[str, str] = {}
     for src in _sources.setup:
         tree = _parse(src)
         if tree is not None:
-            aliases.update(import_aliases(tree))
-    todo = list(starts)
-    chosen: dict[str, ast.Module] = {}
-    while todo:
-        key = todo.pop()
-        if key in chosen:
-            continue
-        chosen[key] = trees[key]
-        todo += [binder[n] for n in used_names(trees[key])
-                 if n in binder and binder[n] not in chosen and binder[n] not in skipped]
-    return chosen, aliases
+            setup.update(import_aliases(tree))
+    binder = {name: key for key, tree in trees.items() for name in bound_names(tree)}
+    starts = [key for key, tree in trees.items() if bound_names(tree, imports=True) & set(names)]
+    skipped = {binder[n] for n in others if n in binder} | set(starts)
+
+    def cell_aliases(key: str) -> dict[str, str]:
+        return {**setup, **import_aliases(trees[key])}
+
+    def lookup(name: str):
+        key = binder.get(name)
+        if key is None or key in skipped:
+            return None
+        return [_Piece(f"cell '{key}'", node, cell_aliases(key)) for node in definitions(trees[key], name)]
+    return _follow([_Piece(f"cell '{key}'", trees[key], cell_aliases(key)) for key in starts], lookup)
 
 
 def _code_of(obj):
@@ -208,34 +236,38 @@ def _code_of(obj):
     return None
 
 
-def _local_cells(names: list[str], others: list[str]) -> tuple[dict[str, ast.Module], dict[str, str]]:
-    """The same, in the student's own kernel: the cells that IPython ran, found through the
-    functions' code objects; names are resolved through the notebook's globals."""
+def _local_pieces(names: list[str], others: list[str]) -> list[_Piece]:
+    """The same in the student's own kernel: the cells that IPython ran, found through the functions'
+    code objects, names resolved through the notebook's globals."""
     main = vars(sys.modules["__main__"])
-    aliases = {}
-    for key, value in main.items():
-        if type(value).__name__ == "module":
-            aliases[key] = value.__name__
-        elif callable(value) and getattr(value, "__module__", "__main__") not in (None, "__main__"):
-            aliases[key] = f"{value.__module__}.{getattr(value, '__name__', key)}"
-    chosen: dict[str, ast.Module] = {}
-    todo = list(names)
-    seen: set[str] = set(others) - set(names)
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
+    aliases = _global_aliases()
+
+    def cell_of(name: str) -> ast.Module | None:
         code = _code_of(main.get(name))
-        if code is None or code.co_filename in chosen:
-            continue
-        tree = _parse("".join(linecache.getlines(code.co_filename)))
-        if tree is None:
-            continue
-        chosen[code.co_filename] = tree
-        todo += [n for n in used_names(tree) if _code_of(main.get(n)) is not None
-                 and getattr(main.get(n), "__module__", None) == "__main__"]
-    return chosen, aliases
+        if code is None or getattr(main.get(name), "__module__", None) != "__main__":
+            return None
+        return _parse("".join(linecache.getlines(code.co_filename)))
+
+    starts = {id(t): t for t in map(cell_of, names) if t is not None}
+    skip = set(names) | set(others)
+
+    def lookup(name: str):
+        tree = None if name in skip else cell_of(name)
+        if tree is None or id(tree) in starts:
+            return None
+        return [_Piece("your cell", node, aliases) for node in definitions(tree, name)]
+    return _follow([_Piece("your cell", t, aliases) for t in starts.values()], lookup)
+
+
+def _global_aliases() -> dict[str, str]:
+    """In a notebook: what each global name is (a module's name, or a function's full name)."""
+    found = {}
+    for key, value in vars(sys.modules["__main__"]).items():
+        if type(value).__name__ == "module":
+            found[key] = value.__name__
+        elif callable(value) and getattr(value, "__module__", "__main__") not in (None, "__main__"):
+            found[key] = f"{value.__module__}.{getattr(value, '__name__', key)}"
+    return found
 
 
 # --------------------------------------------------------------------------- the rule
@@ -253,17 +285,18 @@ def violations(names: list[str], forbidden: list[str], dynamic: bool = True, oth
     """What the code behind ``names`` does against the rule (readable, one entry per finding);
     the cells of ``others`` are not followed (see :func:`forbid`)."""
     others = [others] if isinstance(others, str) else list(others)
-    cells, aliases = (_grading_cells if _sources is not None else _local_cells)(list(names), others)
+    grading = _sources is not None
+    pieces = (_grading_pieces if grading else _local_pieces)(list(names), others)
     bad = list(forbidden) + (list(DYNAMIC) if dynamic else [])
     found = []
-    if _sources is None:  # in a notebook: a part's name bound by an import shows in the globals only
+    if not grading:  # in a notebook: a part's name bound by an import shows in the globals only
+        aliases = _global_aliases()
         for name in names:
             target = aliases.get(name, "")
             if any(_matches(target, f) for f in forbidden):
                 found.append(f"{name} is {target}, imported rather than written")
-    for key, tree in cells.items():
-        where = f"cell '{key}'" if _sources is not None else "your cell"
-        for ref, line in references(tree, aliases):
+    for piece in pieces:
+        for ref, line in references(piece.node, piece.aliases):
             # strings matter where dynamic look-ups are allowed (getattr(np, "correlate")); a message
             # may well say "correlate" or "evaluate"
             if ref.startswith("'") and dynamic:
@@ -271,7 +304,7 @@ def violations(names: list[str], forbidden: list[str], dynamic: bool = True, oth
             hit = next((f for f in (forbidden if ref.startswith("'") else bad) if _matches(ref, f)), None)
             if hit is not None:
                 shown = ref if not ref.startswith("'") else f"the string {ref}'"
-                found.append(f"{shown} ({where}, line {line})")
+                found.append(f"{shown} ({piece.label}, line {line})")
     return list(dict.fromkeys(found))
 
 

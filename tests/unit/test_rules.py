@@ -139,3 +139,26 @@ def test_a_part_answered_by_an_import_alone_is_read(grading):
     grading({"numerical_gradient": "from coursekit.chapters.gradcheck import numerical_gradient\n"})
     with pytest.raises(AssertionError, match="coursekit.chapters"):
         rules.forbid("numerical_gradient", ["coursekit.chapters"], "write it yourself")
+
+
+def test_a_helper_in_another_cell_is_read_alone_not_its_whole_cell(grading):
+    """A NumPy part may use a NumPy helper that sits in a cell where torch is allowed: only the
+    helper's own definition is read there (the part's own cell is read whole)."""
+    grading({"corr1d": "def corr1d(x, w):\n    return _pad(x, 0)[: len(x) - len(w) + 1]\n",
+             "make_sobel_conv": "import torch\n\ndef _pad(x, p):\n    return np.pad(x, p)\n\n"
+                                "def make_sobel_conv():\n    return torch.nn.Conv2d(1, 2, 3)\n"})
+    rules.forbid("corr1d", RULE, "no")
+
+
+def test_in_a_notebook_a_helper_of_a_read_only_cell_is_read_alone(monkeypatch):
+    import numpy
+
+    main = types.ModuleType("__main__")
+    main.np = numpy
+    for name, source in (("<setup>", "import torch\n\ndef as_pair(v):\n    return (v, v) if isinstance(v, int) else tuple(v)\n"),
+                         ("<part>", "def pool(x, size):\n    h, w = as_pair(size)\n    return x[::h, ::w]\n")):
+        linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+        exec(compile(source.replace("import torch\n", ""), name, "exec"), vars(main))
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    rules.use_sources(None)
+    rules.forbid("pool", RULE, "no")
