@@ -27,7 +27,7 @@ import numpy as np
 
 #: names the grader may run in a kernel (nothing else can be asked of it this way)
 KERNEL_OPERATIONS = {"build_module", "seed_everything", "forward_backward", "state_of",
-                     "forward_backward_checked", "forward_backward_graph", "gradcheck", "call_in_place"}
+                     "forward_backward_graph", "gradcheck", "call_in_place"}
 
 _peer = None  # set by the grader in its trusted test process (autograder.execute)
 
@@ -122,68 +122,6 @@ def state_of(module):
     if _remote(module):
         return _ask("state_of", module)
     return {k: v.detach().double().cpu().numpy().copy() for k, v in module.state_dict().items()}
-
-
-class _Disabled:
-    """Replaces the torch functions named in ``names`` (e.g. ``"torch.nn.functional.conv2d"``) by one
-    that raises, for the duration of a ``with`` block: ``AssertionError(message)`` when a message
-    is given, else a RuntimeError that names the function."""
-
-    def __init__(self, names, message: str | None = None):
-        self.names, self.message, self.saved = [str(n) for n in names], message, []
-
-    def __enter__(self):
-        import importlib
-
-        for name in self.names:
-            module_name, _, attr = name.rpartition(".")
-            if not (module_name == "torch" or module_name.startswith("torch.")):
-                raise ValueError(f"{name!r} is not a torch function")
-            module = importlib.import_module(module_name)
-
-            def disabled(*args, _name=name, **kwargs):
-                if self.message is not None:
-                    raise AssertionError(self.message)
-                raise RuntimeError(f"{_name} is switched off for this check")
-            self.saved.append((module, attr, getattr(module, attr)))
-            setattr(module, attr, disabled)
-        return self
-
-    def __exit__(self, *exc):
-        for module, attr, value in reversed(self.saved):
-            setattr(module, attr, value)
-        self.saved = []
-        return False
-
-
-def forward_backward_checked(module, *inputs, grad_output=None, disabled=()):
-    """:func:`forward_backward`, with the torch functions named in ``disabled`` raising RuntimeError
-    during the forward pass. Returns ``{"output", "output_type", "requires_grad", "input_grads",
-    "param_grads"}``: when the output is not a tensor (``output`` is then None) or does not require
-    grad, no backward pass runs and every gradient is None; a gradient that autograd leaves
-    empty is None."""
-    if _remote(module):
-        return _ask("forward_backward_checked", module, *inputs, grad_output=grad_output, disabled=list(disabled))
-    import torch
-
-    dtype = next((p.dtype for p in module.parameters()), torch.float64)
-    xs = [torch.tensor(np.asarray(x), dtype=dtype, requires_grad=True) for x in inputs]
-    for p in module.parameters():
-        p.grad = None
-    with _Disabled(disabled):
-        out = module(*xs)
-    as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()  # noqa: E731
-    result = {"output": None, "output_type": type(out).__name__, "requires_grad": False,
-              "input_grads": [None] * len(xs), "param_grads": {n: None for n, _ in module.named_parameters()}}
-    if not isinstance(out, torch.Tensor):
-        return result
-    result["output"], result["requires_grad"] = as64(out), bool(out.requires_grad)
-    if out.requires_grad:
-        g = torch.ones_like(out) if grad_output is None else torch.as_tensor(np.asarray(grad_output), dtype=out.dtype)
-        out.backward(g)
-        result["input_grads"] = [as64(x.grad) for x in xs]
-        result["param_grads"] = {n: as64(p.grad) for n, p in module.named_parameters()}
-    return result
 
 
 def graph_nodes(tensor) -> list[str]:
@@ -366,15 +304,6 @@ def build_module_on(device: str, spec, state: dict | None = None, dtype: str = "
     return build_here(spec, state, dtype, device)
 
 
-def forward_backward_without(forbidden, message: str, module, *inputs, grad_output=None):
-    """:func:`forward_backward` while the torch functions named in ``forbidden`` (dotted names,
-    e.g. ``"torch.nn.functional.group_norm"``) raise ``AssertionError(message)``."""
-    if _remote(module):
-        return _ask("forward_backward_without", list(forbidden), message, module, *inputs, grad_output=grad_output)
-    with _Disabled(forbidden, message):
-        return forward_backward(module, *inputs, grad_output=grad_output)
-
-
 def call_watching(module, func, *args, **kwargs):
     """Call ``func(*args, **kwargs)`` while watching ``module`` (its forward passes and the
     gradients that reach its parameters); returns a dict:
@@ -427,4 +356,4 @@ def parameter_count(module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
 
 
-KERNEL_OPERATIONS |= {"build_module_on", "forward_backward_without", "call_watching", "parameter_count"}
+KERNEL_OPERATIONS |= {"build_module_on", "call_watching", "parameter_count"}
