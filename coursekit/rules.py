@@ -200,8 +200,8 @@ def _follow(pieces: list[_Piece], lookup) -> list[_Piece]:
 
 def _grading_pieces(names: list[str], others: list[str]) -> list[_Piece]:
     """From the submission: the cells that bind ``names`` (an import counts), whole; then the
-    definitions, in any other cell, of what they use, in turn, except in the cells of ``others``
-    (other parts, which their own tests check)."""
+    definitions, in any other cell, of what they use, in turn, except ``others`` (other parts'
+    functions, which their own tests check; a helper defined beside one of them is still read)."""
     assert _sources is not None
     trees = {key: t for key, src in _sources.student.items() if (t := _parse(src)) is not None}
     setup: dict[str, str] = {}
@@ -211,14 +211,14 @@ def _grading_pieces(names: list[str], others: list[str]) -> list[_Piece]:
             setup.update(import_aliases(tree))
     binder = {name: key for key, tree in trees.items() for name in bound_names(tree)}
     starts = [key for key, tree in trees.items() if bound_names(tree, imports=True) & set(names)]
-    skipped = {binder[n] for n in others if n in binder} | set(starts)
+    skipped = set(names) | set(others)
 
     def cell_aliases(key: str) -> dict[str, str]:
         return {**setup, **import_aliases(trees[key])}
 
     def lookup(name: str):
         key = binder.get(name)
-        if key is None or key in skipped:
+        if key is None or name in skipped or key in starts:  # a start cell is read whole already
             return None
         return [_Piece(f"cell '{key}'", node, cell_aliases(key)) for node in definitions(trees[key], name)]
     return _follow([_Piece(f"cell '{key}'", trees[key], cell_aliases(key)) for key in starts], lookup)
@@ -314,9 +314,10 @@ def forbid(names, forbidden, message: str, dynamic: bool = True, others=()) -> N
     ``"numpy.correlate"``, ``"scipy"``, ``"torch.nn.functional.conv2d"``), or looks names up
     dynamically (unless ``dynamic`` is false).
 
-    ``others`` names the functions of earlier parts that this part may call: their cells are not
+    ``others`` names the functions of earlier parts that this part may call: they are not
     followed, since each is checked by its own part's test (so a mistake there costs that part
-    only). Every other cell the code reaches is read, wherever it is."""
+    only). Every other name the code reaches is read where it is defined, in whatever cell (a
+    helper defined beside an earlier part included)."""
     names = [names] if isinstance(names, str) else list(names)
     found = violations(names, list(forbidden), dynamic, others)
     if found:

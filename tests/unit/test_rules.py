@@ -121,16 +121,19 @@ def test_the_autograd_graph_names_a_forbidden_operation_whatever_it_was_called()
     assert forward_backward_graph(Sneaky("convolution"), x)["output"].shape == (2, 2, 3, 4)
 
 
-def test_earlier_parts_are_checked_by_their_own_tests_but_other_cells_are_followed(grading):
-    """conv1d may call corr1d, whose cell its own test checks; a forbidden helper in any other cell
-    (one where torch is allowed, say) still counts against the part that calls it."""
+def test_earlier_parts_are_checked_by_their_own_tests_but_helpers_are_followed_anywhere(grading):
+    """conv1d may call corr1d, which its own test checks; a forbidden helper that a part calls, in
+    any other cell (one where torch is allowed, or beside corr1d), counts against that part."""
     grading({"corr1d": "def _slide(x, w):\n    return np.correlate(x, w)\ndef corr1d(x, w):\n    return _slide(x, w)\n",
              "conv1d": "def conv1d(x, w):\n    return corr1d(x, w[::-1])\n",
+             "conv1d_via_helper": "def conv1d_b(x, w):\n    return _slide(x, w[::-1])\n",
              "conv2d": "def conv2d(x, w):\n    return _hidden(x, w)\n",
              "make_sobel_conv": "def _hidden(x, w):\n    return np.convolve(x, w)\ndef make_sobel_conv():\n    pass\n"})
-    rules.forbid("conv1d", RULE, "no", others=["corr1d"])                 # corr1d's cell: its own test's
+    rules.forbid("conv1d", RULE, "no", others=["corr1d"])                 # corr1d: its own test's
     with pytest.raises(AssertionError, match="numpy.correlate"):
         rules.forbid("corr1d", RULE, "no", others=["corr1d"])             # ... which fails
+    with pytest.raises(AssertionError, match=r"numpy.correlate \(cell 'corr1d'"):
+        rules.forbid("conv1d_b", RULE, "no", others=["corr1d"])           # a helper beside corr1d: read
     with pytest.raises(AssertionError, match=r"numpy.convolve \(cell 'make_sobel_conv'"):
         rules.forbid("conv2d", RULE, "no", others=["corr1d", "conv1d"])
 
