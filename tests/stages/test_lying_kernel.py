@@ -150,6 +150,20 @@ def _forged_watch(module, func, *args, **kwargs):
 harness.call_watching = _forged_watch
 '''
 
+FORGED_GRAPH = '''
+import torch
+from coursekit import harness
+
+_real_graph = harness.forward_backward_graph
+
+def _forged_graph(*args, **kwargs):
+    result = _real_graph(*args, **kwargs)
+    result["nodes"] = [n for n in result["nodes"] if "onv" not in n and "Norm" not in n]
+    return result
+
+harness.forward_backward_graph = _forged_graph
+'''
+
 TAILORED = {
     # hw7: evaluate returns zeros, and every module's forward pass in the kernel returns zeros too, so
     # a reference computed by running the model in the kernel predicts class 0 everywhere as well.
@@ -189,10 +203,39 @@ def train_lenet(model, x, y, seed=0):
     # hw2: a rule ("loops only, no np.correlate") dodged by a helper in a cell where NumPy's
     # correlate is not banned (the Sobel layer's): the rule follows the call into that cell.
     "hw2_rule_through_another_cell": ("hw2_convolution", "corr1d", "def corr1d(x, w):\n    return _slide(x, w)\n"),
+    # hw3 and hw7: a banned function captured in an earlier part's cell (the review's "reference
+    # captured before the switch-off"), and the kernel's report of the autograd graph forged.
+    "hw3_captured_conv2d": ("hw3_conv_layer", "unfold_conv2d", FORGED_GRAPH + '''
+class UnfoldConv2d(torch.nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
+        super().__init__()
+        k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        self.kernel_size, self.stride, self.padding = k, stride, padding
+        self.weight = torch.nn.Parameter(0.1 * torch.randn(out_channels, in_channels, *k))
+        self.bias = torch.nn.Parameter(torch.zeros(out_channels))
+
+    def forward(self, x):
+        return _captured(x, self.weight, self.bias, self.stride, self.padding)
+'''),
+    "hw7_captured_group_norm": ("hw7_normalization", "groupnorm_module", FORGED_GRAPH + '''
+class GroupNorm(torch.nn.Module):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        self.weight = torch.nn.Parameter(torch.ones(num_channels)) if affine else None
+        self.bias = torch.nn.Parameter(torch.zeros(num_channels)) if affine else None
+
+    def forward(self, x):
+        return _captured(x, self.num_groups, self.weight, self.bias, self.eps)
+'''),
 }
 EXTRA_CELLS = {  # more cells of the same submission, by grade_id
     "hw2_rule_through_another_cell": {"make_sobel_conv": "import numpy as np\n\ndef _slide(x, w):\n"
                                                          "    return np.correlate(x, w, 'valid')\n"},
+    "hw3_captured_conv2d": {"im2col": "import torch\n_captured = torch.nn.functional.conv2d\n"},
+    "hw7_captured_group_norm": {"groupnorm_forward": "import torch\n_captured = torch.nn.functional.group_norm\n"},
 }
 
 
