@@ -22,6 +22,8 @@ fails, so one run shows everything that is broken. Exit code 0 only if all pass.
 
     python tools/run_tests.py [STAGE ...]     e.g. `python tools/run_tests.py unit grading`
     python tools/run_tests.py full-pages      the opt-in slow stage (not in `make test`)
+    python tools/run_tests.py latest          opt-in: the pages and solutions under the newest releases
+    python tools/run_tests.py oldest          opt-in: the same under the oldest releases pyproject.toml allows
 
 Portability. The stored outputs of the pages are made with the default settings
 (tools/execute_notebook.py). Every stage here runs with the math libraries on OTHER
@@ -51,6 +53,14 @@ it uses; set the same variables by hand to reproduce a failure:
 configuration cells pick the full (GPU-size) configuration on a CPU, in nbval-lax
 mode (outputs differ from the stored ones by design; every cell must run and every
 assert must hold). It takes a long time on a CPU and is not part of `make test`.
+
+`latest` (opt-in too) builds _build/latest-venv with the newest release of every
+dependency, without the constraints file (tools/latest_env.py), and runs every page and
+every solution notebook there with that environment's Python, in nbval-lax mode: the
+stored outputs come from the pinned versions, and other releases may print other last
+digits; every cell must run and every assert (each number a page states) must hold.
+`oldest` does the same in _build/oldest-venv, where pyproject.toml's dependencies (what the
+Colab setup cell installs) are at their lower bounds.
 """
 from __future__ import annotations
 
@@ -117,6 +127,20 @@ OPT_IN = {
     "full-pages": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "36000", *FULL_PAGES],
 }
 OPT_IN_ENV = {"full-pages": {"CONVNETS_FULL": "1"}}
+OPT_IN["latest"] = OPT_IN["oldest"] = [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "900", *pages(),
+                                       *solutions()]
+
+
+def other_python(oldest: bool) -> str:
+    """The interpreter of the `latest` (or `oldest`) stage, in the environment that
+    tools/latest_env.py builds afresh."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import latest_env
+    return str(latest_env.build(oldest=oldest))
+
+
+# stages run by another interpreter than this one
+OPT_IN_PYTHON = {"latest": lambda: other_python(False), "oldest": lambda: other_python(True)}
 
 
 VARIABLES = ("OPENBLAS_CORETYPE", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "OMP_NUM_THREADS")
@@ -196,9 +220,18 @@ def main(argv: list[str]) -> int:
         junit.unlink(missing_ok=True)
         print(f"\n===== stage {stage}: pytest {' '.join(known[stage])}", flush=True)
         start = time.perf_counter()
-        code = subprocess.call([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-ra",
+        python, stage_env = sys.executable, dict(env, **OPT_IN_ENV.get(stage, {}))
+        if stage in OPT_IN_PYTHON:
+            try:
+                python = OPT_IN_PYTHON[stage]()
+            except subprocess.CalledProcessError as error:
+                print(f"===== stage {stage}: its environment could not be built ({error})", flush=True)
+                rows.append((stage, 0, 1, 0, time.perf_counter() - start))
+                continue
+            stage_env["PATH"] = str(Path(python).parent) + os.pathsep + stage_env["PATH"]
+        code = subprocess.call([python, "-m", "pytest", "-p", "no:cacheprovider", "-ra",
                                 f"--junitxml={junit}", *known[stage]], cwd=ROOT,
-                               env=dict(env, **OPT_IN_ENV.get(stage, {})))
+                               env=stage_env)
         seconds = time.perf_counter() - start
         passed, failed, skipped = count(junit)
         if code not in (0, 5) and failed == 0:
