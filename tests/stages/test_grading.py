@@ -1,11 +1,21 @@
 """Stage e: the grading pipeline on real homework.
 
 For every assignment, one batch holds: the instructor's solution (full marks),
-the released student version (0, graded without error), one submission per
-classic mistake in tests/buggy/<assignment>.py (each loses exactly the points of
-the parts it breaks, with a message naming the mistake). The first assignment's
-batch also holds a submission that loops forever and one that kills its kernel:
-they lose the affected points, are named in the report, and cost nobody else.
+the released student version (0, graded without error), the classic mistakes of
+tests/buggy/<assignment>.py (each loses exactly the points of the parts it breaks,
+with a message naming the mistake). The first assignment's batch also holds a
+submission that loops forever and one that kills its kernel: they lose the affected
+points, are named in the report, and cost nobody else.
+
+Mistakes are graded packed (``pack_bugs``): one submission carries at most one mistake
+per solution cell, and mistakes whose ``breaks`` overlap never share a submission. A
+part that calls an earlier, broken part is graded with a reference version of it, so
+a packed submission must fail exactly the union of its mistakes' ``breaks``, lose
+exactly those points, and each failed part must name its own mistake. This grades
+218 mistakes in about 50 submissions instead of 218. What packing cannot see: a
+mistake that would also break a part another mistake of the same submission
+breaks anyway. Every mistake breaks its own part only (checked below), so that
+part is never another mistake's.
 """
 import csv
 import importlib.util
@@ -40,6 +50,27 @@ def load_bugs(assignment: str) -> list[dict]:
     return module.BUGS
 
 
+def pack_bugs(bugs: list[dict]) -> list[list[dict]]:
+    """Greedy packing: each mistake joins the first submission with no mistake in its cell or its parts."""
+    packs: list[list[dict]] = []
+    for bug in bugs:
+        for pack in packs:
+            if all(b["cell"] != bug["cell"] and not set(b["breaks"]) & set(bug["breaks"]) for b in pack):
+                pack.append(bug)
+                break
+        else:
+            packs.append([bug])
+    return packs
+
+
+def patched_many(source_nb, bugs: list[dict]):
+    """``source_nb`` with every mistake of ``bugs`` applied (at most one per solution cell)."""
+    nb = source_nb
+    for bug in bugs:
+        nb = patched(nb, bug["cell"], bug["find"], bug["replace"])
+    return nb
+
+
 def patched(source_nb, grade_id: str, find: str | None = None, replace: str = "", prepend: str = ""):
     nb = nbformat.from_dict(json.loads(json.dumps(source_nb)))
     hits = [c for c in nb.cells if is_solution_cell(c) and nbgrader_meta(c).get("grade_id") == grade_id]
@@ -71,8 +102,9 @@ def batch(assignment: str, tmp_root: Path) -> dict:
     (release,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
     (subs / "released_stub.ipynb").write_bytes(release.read_bytes())
     bugs = load_bugs(assignment)
-    for bug in bugs:
-        nbformat.write(patched(source_nb, bug["cell"], bug["find"], bug["replace"]), subs / f"bug_{bug['name']}.ipynb")
+    packs = pack_bugs(bugs)
+    for i, pack in enumerate(packs):
+        nbformat.write(patched_many(source_nb, pack), subs / f"bugs_{i:02d}.ipynb")
     extra = {}
     if assignment == assignments()[0]:
         ids = solution_ids(source_nb)
@@ -86,7 +118,8 @@ def batch(assignment: str, tmp_root: Path) -> dict:
         rows = {row["student"]: row for row in csv.DictReader(fh)}
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     _BATCHES[assignment] = dict(assignment=assignment, code=code, rows=rows, results=results, out=out, bugs=bugs, extra=extra,
-                                source_nb=source_nb, parts=read_parts(source_nb))
+                                source_nb=source_nb, parts=read_parts(source_nb), packs=packs,
+                                submission_of={b["name"]: f"bugs_{i:02d}" for i, p in enumerate(packs) for b in p})
     return _BATCHES[assignment]
 
 
@@ -128,16 +161,28 @@ def test_released_exercise_scores_zero_without_crashing_the_grader(graded):
     assert not r["notes"], r["notes"]
 
 
-def test_each_buggy_submission_loses_exactly_its_parts(graded):
+def test_each_mistake_breaks_only_its_own_part(graded):
+    """What makes packing sound: a mistake in cell ``c`` breaks (at most) the tests of ``c``."""
     assert len(graded["bugs"]) >= 4
     for bug in graded["bugs"]:
-        r = graded["results"][f"bug_{bug['name']}"]
+        assert all(part.startswith(bug["cell"]) for part in bug["breaks"]), bug["name"]
+    assert max(len(p) for p in graded["packs"]) > 1
+
+
+def test_each_buggy_submission_loses_exactly_its_parts(graded):
+    for i, pack in enumerate(graded["packs"]):
+        r = graded["results"][f"bugs_{i:02d}"]
+        names = [b["name"] for b in pack]
+        breaks = {part: bug for bug in pack for part in bug["breaks"]}
         failed = {p["grade_id"] for p in r["parts"] if p["status"] != "passed" and not p["manual"]}
-        assert failed == set(bug["breaks"]), f"{bug['name']}: failed {sorted(failed)}, expected {bug['breaks']}"
-        lost = sum(p["max_points"] for p in r["parts"] if p["grade_id"] in bug["breaks"])
-        assert r["score"] == r["max_score"] - lost
+        wrong = {part: breaks[part]["name"] if part in breaks else "no mistake"
+                 for part in failed.symmetric_difference(breaks)}
+        assert not wrong, f"submission {names}: parts graded wrong, with the mistake expected there: {wrong}"
+        lost = sum(p["max_points"] for p in r["parts"] if p["grade_id"] in breaks)
+        assert r["score"] == r["max_score"] - lost, names
         for p in r["parts"]:
-            if p["grade_id"] in bug["breaks"]:
+            if p["grade_id"] in breaks:
+                bug = breaks[p["grade_id"]]
                 assert bug["message"].lower() in p["message"].lower(), \
                     f"{bug['name']}: message {p['message']!r} does not mention {bug['message']!r}"
 
@@ -227,7 +272,8 @@ def test_student_check_reports_the_graders_visible_messages(tmp_path):
     assert bug["breaks"][0] in failing[0] and bug["message"].lower() in failing[0].lower()
     # parts that build on the broken one say so instead of blaming the student twice
     assert all("first" in line for line in failing[1:]), failing
-    graded = batch(assignment, tmp_path)["results"][f"bug_{bug['name']}"]
+    graded_batch = batch(assignment, tmp_path)
+    graded = graded_batch["results"][graded_batch["submission_of"][bug["name"]]]
     message = next(p["message"] for p in graded["parts"] if p["grade_id"] == bug["breaks"][0])
     assert message in failing[0], "check and the grader disagree on the message"
     (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
