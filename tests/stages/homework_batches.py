@@ -7,8 +7,8 @@ tailored to this homework), and in the first assignment's batch a submission tha
 forever and one that kills its kernel. Grading them together costs one sandbox start per
 homework; tests/stages/test_grading.py and test_lying_kernel.py read the results.
 """
-import importlib.util
 import csv
+import importlib.util
 import json
 from pathlib import Path
 
