@@ -98,13 +98,12 @@ def batch(assignment: str, tmp_root: Path) -> dict:
     packs = pack_bugs(bugs)
     for i, pack in enumerate(packs):
         nbformat.write(patched_many(source_nb, pack), subs / f"bugs_{i:02d}.ipynb")
-    liars = [f"liar_{mode}" for mode in MODES] + [f"tailored_{case}" for case in TAILORED
-                                                   if TAILORED[case][0] == assignment]
+    cases = [case for case in TAILORED if TAILORED[case][0] == assignment]
+    liars = [f"liar_{mode}" for mode in MODES] + [f"tailored_{case}" for case in cases]
     for mode in MODES:
         nbformat.write(liar_notebook(assignment, mode), subs / f"liar_{mode}.ipynb")
-    for case in TAILORED:
-        if TAILORED[case][0] == assignment:
-            nbformat.write(tailored_notebook(case), subs / f"tailored_{case}.ipynb")
+    for case in cases:
+        nbformat.write(tailored_notebook(case), subs / f"tailored_{case}.ipynb")
     extra = {}
     if assignment == LIAR_CHECK:
         nbformat.write(liar_on(source_nb), subs / "liar_on_solution.ipynb")

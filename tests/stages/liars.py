@@ -85,10 +85,7 @@ MODES = ("echo", "zeros", "plausible")
 def liar_notebook(assignment: str, mode: str):
     """The released stub of ``assignment`` with the ``mode`` liar installed by its first solution cell."""
     (release,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
-    nb = nbformat.read(release, as_version=4)
-    first = next(c for c in nb.cells if is_solution_cell(c))
-    first.source = LIAR.format(mode=mode) + "\n" + first.source
-    return nb
+    return liar_on(nbformat.read(release, as_version=4), mode)
 
 
 def liar_on(source_nb, mode: str = "zeros"):
