@@ -184,23 +184,39 @@ def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, same: torch.Tensor, mar
     return (same * d.pow(2) + (1 - same) * F.relu(margin - d).pow(2)).mean()
 
 
-def one_shot_accuracy(embeddings: np.ndarray, labels: np.ndarray, query_class: int, episodes: int,
-                      seed: int = 0) -> np.ndarray:
-    """One-shot recognition of ``query_class`` by the nearest neighbour, episode by episode.
+def one_shot_hits(embeddings: np.ndarray, labels: np.ndarray, classes, galleries: int,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """k-way one-shot recognition among ``classes`` by the nearest neighbour, query by query.
 
-    Each episode draws a gallery of one example of every class in ``labels`` and one query
-    of ``query_class`` (not its gallery example); it is right when the query's nearest
-    gallery embedding (Euclidean) is the one of its class. ``embeddings``: ``(N, D)``.
-    Returns ``(episodes,)`` booleans; chance is one over the number of classes.
+    Every example of one of the k ``classes`` is a query ``galleries`` times; each time a
+    gallery draws one *other* example of each of the k classes, and the query is right when
+    its nearest gallery embedding (Euclidean) is the one of its own class. ``embeddings``:
+    ``(N, D)``; ``labels``: ``(N,)``. Returns ``(queries, rate)``: the indices of the query
+    examples, ``(Q,)``, and the share of its galleries in which each one was right,
+    ``(Q,)``. Chance is 1/k. The rates of one query are correlated (the same query digit),
+    so an interval for the mean is taken over queries (:func:`bootstrap_interval`).
     """
     rng = np.random.default_rng(seed)
-    classes = np.unique(labels)
-    members = [np.flatnonzero(labels == c) for c in classes]
-    q = int(np.flatnonzero(classes == query_class)[0])
-    hits = np.empty(episodes, dtype=bool)
-    for e in range(episodes):
-        gallery = np.array([rng.choice(m) for m in members])
-        query = rng.choice(members[q][members[q] != gallery[q]])
-        dist = ((embeddings[gallery] - embeddings[query]) ** 2).sum(1)
-        hits[e] = int(np.argmin(dist)) == q
-    return hits
+    classes = [int(c) for c in classes]
+    members = {c: np.flatnonzero(labels == c) for c in classes}
+    queries = np.concatenate([members[c] for c in classes])
+    rate = np.empty(len(queries))
+    for n, q in enumerate(queries):
+        others = {c: m[m != q] for c, m in members.items()}
+        right = 0
+        for _ in range(galleries):
+            gallery = np.array([rng.choice(others[c]) for c in classes])
+            nearest = int(np.argmin(((embeddings[gallery] - embeddings[q]) ** 2).sum(1)))
+            right += classes[nearest] == int(labels[q])
+        rate[n] = right / galleries
+    return queries, rate
+
+
+def bootstrap_interval(values: np.ndarray, level: float = 0.95, resamples: int = 2000,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values``, ``(N,)``, resampled with replacement."""
+    values = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(len(values), size=(resamples, len(values)))].mean(axis=1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)

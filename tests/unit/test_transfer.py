@@ -137,12 +137,32 @@ def test_contrastive_loss_by_hand():
     assert torch.isfinite(z.grad).all()
 
 
-def test_one_shot_accuracy_perfect_and_chance():
+def test_one_shot_hits_perfect_and_chance():
     labels = np.repeat(np.arange(5), 10)
     separated = np.eye(5)[labels] * 10 + np.random.default_rng(0).normal(size=(50, 5)) * 0.01
-    hits = transfer.one_shot_accuracy(separated, labels, query_class=3, episodes=50)
-    assert hits.shape == (50,) and hits.all()
-    many = np.repeat(np.arange(5), 400)      # embeddings that ignore the class: chance
-    noise = np.random.default_rng(1).normal(size=(2000, 5))
-    rate = transfer.one_shot_accuracy(noise, many, query_class=3, episodes=2000, seed=1).mean()
-    assert 0.12 < rate < 0.28        # chance is 1/5
+    queries, rate = transfer.one_shot_hits(separated, labels, classes=[1, 3, 4], galleries=4)
+    assert sorted(labels[queries]) == [1] * 10 + [3] * 10 + [4] * 10 and np.all(rate == 1)
+    many = np.repeat(np.arange(5), 100)       # embeddings that ignore the class: chance, 1/4
+    noise = np.random.default_rng(1).normal(size=(500, 5))
+    _, rate = transfer.one_shot_hits(noise, many, classes=[0, 1, 2, 3], galleries=10, seed=1)
+    assert rate.shape == (400,) and 0.2 < rate.mean() < 0.3
+
+
+def test_one_shot_hits_never_puts_the_query_in_its_gallery():
+    # class 0 at 0 and 100, class 1 at 49 and 51: a query of class 0 is nearer to class 1's
+    # examples than to the other example of its class, so it is always wrong (it would always
+    # be right at distance 0 from itself); a query of class 1 is always right
+    labels = np.array([0, 0, 1, 1])
+    emb = np.array([[0.0], [100.0], [49.0], [51.0]])
+    queries, rate = transfer.one_shot_hits(emb, labels, classes=[0, 1], galleries=3)
+    assert list(rate[labels[queries] == 0]) == [0, 0] and list(rate[labels[queries] == 1]) == [1, 1]
+
+
+def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_values():
+    rng = np.random.default_rng(0)
+    small, large = rng.random(30), rng.random(3000)
+    lo_s, hi_s = transfer.bootstrap_interval(small)
+    lo_l, hi_l = transfer.bootstrap_interval(large)
+    assert lo_s < small.mean() < hi_s and lo_l < large.mean() < hi_l
+    assert hi_l - lo_l < (hi_s - lo_s) / 5            # width ~ 1/sqrt(N): 10 times narrower
+    assert transfer.bootstrap_interval(np.full(20, 0.7)) == pytest.approx((0.7, 0.7))
