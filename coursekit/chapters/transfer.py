@@ -167,6 +167,16 @@ def top_units(maps: np.ndarray, k: int) -> list[tuple[int, int, int]]:
     return [tuple(int(v) for v in np.unravel_index(f, maps.shape)) for f in flat]
 
 
+def top_images(maps: np.ndarray, k: int) -> list[tuple[int, int, int]]:
+    """One entry per image: the ``k`` images of ``(N, H, W)`` maps whose largest value is
+    largest, each as ``(n, i, j)`` at its own maximum, largest first (as Zeiler and Fergus
+    show a unit's top patches: never two from one image)."""
+    flat = maps.reshape(len(maps), -1)
+    best = flat.argmax(axis=1)
+    order = np.argsort(flat[np.arange(len(maps)), best], kind="stable")[::-1][:k]
+    return [(int(n), *(int(v) for v in np.unravel_index(best[n], maps.shape[1:]))) for n in order]
+
+
 def crop(image: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
     """The ``(size, size)`` window of ``image`` at ``(top, left)``, zeros outside it."""
     pad = size

@@ -166,3 +166,13 @@ def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_values():
     assert lo_s < small.mean() < hi_s and lo_l < large.mean() < hi_l
     assert hi_l - lo_l < (hi_s - lo_s) / 5            # width ~ 1/sqrt(N): 10 times narrower
     assert transfer.bootstrap_interval(np.full(20, 0.7)) == pytest.approx((0.7, 0.7))
+
+
+def test_top_images_takes_one_position_per_image():
+    maps = np.zeros((4, 3, 3))
+    maps[0, 0, 0], maps[0, 2, 2] = 9.0, 8.0      # image 0 holds the two largest values
+    maps[1, 1, 2] = 5.0
+    maps[2, 2, 0] = 7.0
+    maps[3, 0, 1] = 1.0
+    assert transfer.top_images(maps, 3) == [(0, 0, 0), (2, 2, 0), (1, 1, 2)]
+    assert transfer.top_units(maps, 2) == [(0, 0, 0), (0, 2, 2)]       # by position: both from image 0
