@@ -81,9 +81,8 @@ WORKERS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity"
 # given (pytest-xdist would otherwise order them by their number of cells).
 PARALLEL = ["-n", str(WORKERS), "--dist", "loadfile", "--no-loadscope-reorder"]
 # Longest first (seconds measured by the pages stage), so that the workers finish together.
-PAGES = ["book/07_modern_architectures.ipynb", "book/08_normalization.ipynb",
-         "book/09_transfer_visualisation.ipynb", "book/10_sliding_windows.ipynb", "book/01_mlp_backprop.ipynb",
-         "book/06_lenet5.ipynb",
+PAGES = ["book/09_transfer_visualisation.ipynb", "book/07_modern_architectures.ipynb", "book/01_mlp_backprop.ipynb",
+         "book/08_normalization.ipynb", "book/06_lenet5.ipynb", "book/10_sliding_windows.ipynb",
          "book/02_convolution_correlation.ipynb", "book/05_pooling.ipynb", "book/04_conv_layers.ipynb",
          "book/03_sobel_v1.ipynb", "book/intro.ipynb"]
 SOLUTIONS = ["solutions/hw5_lenet5"]   # the longest; the others follow in name order
