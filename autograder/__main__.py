@@ -47,8 +47,8 @@ def cmd_diff(args) -> int:
 
 def cmd_grade(args) -> int:
     from .batch import grade_folder
-    from .gradebook import default_url
-    from .sandbox import SandboxUnavailable
+    from .batch.gradebook import default_url
+    from .trusted.sandbox import SandboxUnavailable
 
     out = args.out or COURSE_ROOT / "grading" / args.assignment
     db_url = None if args.db == "none" else (args.db or default_url())
@@ -75,8 +75,8 @@ def cmd_check(args) -> int:
     """
     import tempfile
 
-    from .grade import grade_submission
-    from .sandbox import Zygote
+    from .trusted.grade import grade_submission
+    from .trusted.sandbox import Zygote
 
     notebook = args.notebook.resolve()
     release = _release_of(notebook, args.assignment)

@@ -3,7 +3,7 @@
 In a student's own notebook these functions simply run there. When the course grades
 a submission, the test cells run in a separate, trusted process and the student's
 modules are references to objects in the student's kernel (see
-``autograder.remote``); these functions then run in that kernel, from the course's
+``autograder.trusted.remote``); these functions then run in that kernel, from the course's
 own code, and send back plain data (arrays, numbers, dicts of arrays). Tests that
 need to build a reference module where the student's code can use it, seed the
 kernel's random generators, or run a module forward and backward use them:
@@ -29,7 +29,7 @@ import numpy as np
 KERNEL_OPERATIONS = {"build_module", "seed_everything", "forward_backward", "state_of",
                      "forward_backward_graph", "gradcheck", "call_in_place"}
 
-_peer = None  # set by the grader in its trusted test process (autograder.execute)
+_peer = None  # set by the grader in its trusted test process (autograder.trusted.runner)
 
 
 def use_kernel(peer) -> None:

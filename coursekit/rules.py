@@ -15,7 +15,7 @@ and fails the part when that code
 
 Where the code comes from:
 
-- while grading (:mod:`autograder.execute`), from the submission itself: the grader hands
+- while grading (:mod:`autograder.trusted.runner`), from the submission itself: the grader hands
   the solution cells and the setup cells to :func:`use_sources` in the trusted process;
   nothing the kernel says is involved;
 - in the student's own notebook (JupyterLab's Validate, the solutions stage), from the

@@ -26,7 +26,7 @@ from autograder.parts import is_solution_cell
 ROOT = Path(__file__).resolve().parents[2]
 
 LIAR = '''
-import autograder.kernel as _liar_kernel
+import autograder.kernel.server as _liar_kernel
 import numpy as _liar_np
 import torch as _liar_torch
 

@@ -38,7 +38,7 @@ import pytest
 
 from autograder.batch import grade_folder, source_notebook
 from autograder.parts import is_solution_cell, is_test_cell, nbgrader_meta, read_parts
-from autograder.sandbox import SandboxUnavailable, Zygote
+from autograder.trusted.sandbox import SandboxUnavailable, Zygote
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "hw2_convolution"

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from autograder.batch import grade_folder
-from autograder.execute import explain
+from autograder.trusted.runner import explain
 from autograder.parts import read_parts
 
 from toy_assignment import TEST_ADD, grade, make_toy, submission  # noqa: E402
@@ -27,7 +27,7 @@ def test_parts_are_read_in_order_with_points(toy):
 
 
 def test_tests_come_from_the_source_and_added_cells_are_not_run(toy):
-    from autograder.assemble import plan
+    from autograder.trusted.assemble import plan
 
     def tamper(nb):
         nb.cells[3].source = "pass  # student deleted the test"
@@ -88,14 +88,14 @@ def strip_metadata(nb):
 
 def test_stripped_metadata_is_matched_by_cell_id(toy):
     sub = submission(toy, edit=strip_metadata)
-    code, notes = __import__("autograder.assemble", fromlist=["x"]).match_solution_cells(
+    code, notes = __import__("autograder.trusted.assemble", fromlist=["x"]).match_solution_cells(
         nbformat.read(toy, as_version=4), sub)
     assert code["add"].endswith("return a + b") and code["mul"].endswith("return a * b")
     assert sum("cell id" in n for n in notes) == 2
 
 
 def test_retyped_cells_are_matched_by_content_and_markdown_is_turned_back(toy):
-    from autograder.assemble import match_solution_cells
+    from autograder.trusted.assemble import match_solution_cells
 
     def damage(nb):
         strip_metadata(nb)
@@ -200,8 +200,9 @@ def test_kernels_cannot_touch_files_outside_their_scratch_folder(toy, tmp_path):
 def _run_cells(tmp_path, sources, cell_timeout=30.0, sandboxed=False, kinds=None, student_names=()):
     """Run ``sources`` as solution cells (in the kernel) or as ``kinds``; returns
     (completed indices, notes, errors per cell, printed output per cell)."""
-    from autograder.execute import Cell, Runner
-    from autograder.sandbox import Zygote
+    from autograder.model import Cell
+    from autograder.trusted.runner import Runner
+    from autograder.trusted.sandbox import Zygote
 
     kinds = kinds or ["solution"] * len(sources)
     cells = [Cell(i, kind, src, f"c{i}") for i, (kind, src) in enumerate(zip(kinds, sources))]
@@ -231,7 +232,7 @@ def test_the_kernel_runs_cells_in_one_namespace_and_reports_each(tmp_path):
 
 
 def test_a_cell_past_its_limit_is_interrupted_and_one_ignoring_it_ends_the_kernel(tmp_path, monkeypatch):
-    from autograder import execute
+    from autograder.trusted import runner as execute
     monkeypatch.setattr(execute, "INTERRUPT_GRACE", 2.0)   # the kernel that ignores the interrupt: 2 s, not 10
     completed, notes, errors, _ = _run_cells(tmp_path, [
         "while True:\n    pass", "print('next')",
@@ -302,7 +303,7 @@ def test_forged_replies_cannot_pass_a_test_and_are_flagged(toy, tmp_path):
 
 
 def test_grading_refuses_to_start_without_a_sandbox_unless_told(toy, tmp_path, monkeypatch):
-    import autograder.sandbox as sandbox
+    import autograder.trusted.sandbox as sandbox
 
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)  # as if bubblewrap were missing
     folder = tmp_path / "subs"
@@ -367,7 +368,7 @@ def test_setup_imports_are_what_the_setup_cells_import_and_torch_brings_dynamo()
     a test cell's or a student's; with torch, torch._dynamo (imported by the first optimiser, 0.9 s)."""
     from toy_assignment import cell
 
-    from autograder.grade import setup_imports
+    from autograder.trusted.grade import setup_imports
 
     def notebook(setup_source):
         return nbformat.v4.new_notebook(cells=[

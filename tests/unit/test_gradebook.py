@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from autograder.gradebook import GradebookWriter, export_csv
+from autograder.batch.gradebook import GradebookWriter, export_csv
 
 from toy_assignment import grade, make_toy, submission
 

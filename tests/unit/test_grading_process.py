@@ -11,7 +11,7 @@ import psutil
 
 from concurrent.futures import ThreadPoolExecutor
 
-from autograder.batch import exit_description, run_child
+from autograder.batch.processes import exit_description, run_child
 from toy_assignment import grade, make_toy, submission
 
 SLOW_ADD = "    import time\n    time.sleep(1.5)\n    return a + b"

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from autograder.batch import grade_folder
-from autograder.ingest import Unreadable, find_submissions, read_submission
+from autograder.batch.ingest import Unreadable, find_submissions, read_submission
 
 from toy_assignment import make_toy, submission
 

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import limits
-from autograder.execute import Cell, Runner
-from autograder.sandbox import MAX_PROCESSES, SandboxUnavailable, Zygote
+from autograder.trusted import limits
+from autograder.model import Cell
+from autograder.trusted.runner import Runner
+from autograder.defaults import MAX_PROCESSES
+from autograder.trusted.sandbox import SandboxUnavailable, Zygote
 
 MARK = f"planted-by-kernel-a-{os.getpid()}"
 

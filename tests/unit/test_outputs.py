@@ -7,10 +7,10 @@ import re
 import nbformat
 import pytest
 
-from autograder.feedback import render
-from autograder.gradebook import export_csv
-from autograder.ingest import Rejected
-from autograder.outputs import clean, write_grades, write_report
+from autograder.batch.feedback import render
+from autograder.batch.gradebook import export_csv
+from autograder.batch.ingest import Rejected
+from autograder.batch.outputs import clean, write_grades, write_report
 
 from toy_assignment import grade, make_release, make_toy, submission
 
@@ -143,7 +143,7 @@ def test_the_export_is_nbgraders_csv_with_nothing_forgeable(tmp_path):
     formulas stay in their cells: one row per student, no cell a spreadsheet would run."""
     from nbgrader.api import Gradebook
 
-    from autograder.gradebook import ensure_alembic_on_path
+    from autograder.batch.gradebook import ensure_alembic_on_path
 
     ensure_alembic_on_path()
     url = f"sqlite:///{tmp_path / 'gb.db'}"

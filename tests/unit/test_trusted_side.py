@@ -4,16 +4,17 @@ hidden input keeps its message to itself, written answers await a person."""
 import nbformat
 import pytest
 
-from autograder.execute import Cell, Runner, collect
+from autograder.model import Cell
+from autograder.trusted.runner import Runner, collect
 from autograder.parts import Part
-from autograder.sandbox import Zygote
+from autograder.trusted.sandbox import Zygote
 
 from toy_assignment import cell, grade  # noqa: E402
 
 # Installed by a student cell: the kernel answers the n-th request of each kind with a frame whose
 # values are not data, or whose error is not a pair of strings.
 LIAR = '''
-import autograder.kernel as _K, autograder.wire as _W
+import autograder.kernel.server as _K, autograder.channel.wire as _W
 _orig, _count = _K.KernelPeer.serve, {}
 def _serve(self, header, values):
     op = header.get("op")
@@ -99,7 +100,7 @@ def test_a_written_answer_awaits_manual_grading_and_counts_apart(tmp_path):
     why = r["parts"][-1]
     assert why["manual"] and why["status"] == "manual" and why["points"] == 0 and why["max_points"] == 2
     assert not any(p["manual"] for p in r["parts"][:-1])
-    from autograder.assemble import reconcile
+    from autograder.trusted.assemble import reconcile
 
     release = nbformat.read(toy, as_version=4)
     release.cells[-1].source = "YOUR ANSWER HERE"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import wire
-from autograder.remote import Remote, TestNamespace, TrustedPeer
+from autograder.channel import wire
+from autograder.trusted.remote import Remote, TestNamespace, TrustedPeer
 
 
 def roundtrip(value):

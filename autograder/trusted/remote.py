@@ -6,7 +6,7 @@ the answers with references. Here they run unchanged in a namespace
 (:class:`TestNamespace`) where every name that the reference solution's cells define
 is looked up in the student's kernel: a function or a module arrives as a
 :class:`Remote`, and calling it, reading its attributes, indexing or iterating it are
-requests whose answers are data (:mod:`autograder.wire`). Nothing the kernel sends is
+requests whose answers are data (:mod:`autograder.channel.wire`). Nothing the kernel sends is
 ever executed here, so whatever the student's process does to itself, it can only
 change its answers.
 
@@ -20,7 +20,7 @@ import builtins
 import keyword
 import sys
 
-from . import rpc, wire
+from ..channel import rpc, wire
 
 #: exceptions a remote failure is raised as here, so that ``except AttributeError`` and
 #: ``hasattr`` behave as with a local object (any other name gets a class of its own)

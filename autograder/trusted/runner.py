@@ -1,11 +1,11 @@
 """Run one submission: the student's cells in a sandboxed kernel, the tests here.
 
-:func:`run` walks the cells of the source notebook in order (see :mod:`autograder.assemble`):
+:meth:`Runner.run` walks the cells of the source notebook in order (see :mod:`autograder.trusted.assemble`):
 
 - a setup cell (the instructor's read-only code: imports, constants) runs in the kernel
   and here;
 - a solution cell (the student's code) runs in the kernel only;
-- a test cell (visible and hidden tests) runs here only, in a :class:`autograder.remote.TestNamespace`
+- a test cell (visible and hidden tests) runs here only, in a :class:`autograder.trusted.remote.TestNamespace`
   where the student's names are looked up in the kernel.
 
 The kernel thus never receives a test, and a verdict is computed only by code that
@@ -26,54 +26,14 @@ import contextlib
 import re
 import signal
 import time
-from dataclasses import asdict, dataclass, field
 
 from coursekit import checks
 
-from . import rpc
-from .kernel import _Tail
+from ..channel import rpc
+from ..channel.tail import Tail
+from ..defaults import INTERRUPT_GRACE, MESSAGE_LIMIT, OUTPUT_TAIL, START_LIMIT
+from ..model import Cell, Outcome, PartResult
 from .remote import KernelDied, TestNamespace, TrustedPeer, from_kernel
-
-MESSAGE_LIMIT = 600
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-START_LIMIT = 60.0        # seconds for the kernel to be up
-INTERRUPT_GRACE = 10.0    # seconds an interrupted kernel has to answer again before it is killed
-
-
-@dataclass
-class PartResult:
-    """Outcome of one graded part, as the student and the grades CSV see it."""
-
-    grade_id: str
-    max_points: float
-    points: float
-    status: str  # "passed" | "failed" | "not run" | "manual" (a written answer, graded by a person)
-    message: str
-    manual: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Cell:
-    """One code cell to run: where it runs (``kind``) and its source."""
-
-    index: int            # in the source notebook
-    kind: str             # "setup" | "solution" | "test"
-    source: str
-    grade_id: str | None = None
-
-
-@dataclass
-class Outcome:
-    """What a cell did: ``completed`` (ran to its end or raised), its error and output."""
-
-    completed: bool = False
-    error: tuple[str, str] | None = None
-    stdout: str = ""
-    notes: list[str] = field(default_factory=list)
-    hidden_input: bool = False  # the error is the student's own, raised on a hidden test's input
 
 
 _HIDDEN = re.compile(r"^### (BEGIN|END) HIDDEN TESTS[^\n]*$", re.M)
@@ -128,7 +88,7 @@ class _Alarm:
 
 
 class Runner:
-    """Runs the cells of one submission against one kernel (a :class:`autograder.sandbox.KernelProcess`)."""
+    """Runs the cells of one submission against one kernel (a :class:`autograder.trusted.sandbox.KernelProcess`)."""
 
     def __init__(self, kernel, cell_timeout: float, student_names: set[str], shared_names: set[str],
                  sources: tuple[dict[str, str], list[str]] = ({}, [])):
@@ -190,14 +150,14 @@ class Runner:
         error = reply.get("error")
         if isinstance(error, list) and len(error) == 2:
             outcome.error = (str(error[0]), str(error[1]))
-        outcome.stdout = str(reply.get("stdout", ""))[-20_000:]
+        outcome.stdout = str(reply.get("stdout", ""))[-OUTPUT_TAIL:]
         if reply.get("exit"):
             self.alive = False
             notes.append("the kernel died (a crash, os._exit, exit(), or running out of memory); "
                          "parts that had not run yet score 0")
 
     def _here(self, cell: Cell, outcome: Outcome, deadline: float, notes: list[str]) -> None:
-        out = _Tail()
+        out = Tail()
         self.ns.mirror = cell.kind == "test"
         hidden = False
         try:

@@ -42,7 +42,7 @@ def _row(part: dict) -> str:
 
 
 def render(student: str, assignment: str, result: dict) -> str:
-    """HTML feedback for one student's ``result`` (the dict of :mod:`autograder.grade`)."""
+    """HTML feedback for one student's ``result`` (the dict of :mod:`autograder.trusted.grade`)."""
     rows = "".join(_row(part) for part in result["parts"])
     notes = ""
     if result.get("notes"):

@@ -12,14 +12,14 @@ dtypes, torch tensors (with their gradient), dtypes, devices and sizes, and the
 two kinds of references that each side hands out for objects that are not data:
 
 - ``{"$ref": n}``: an object that lives in the kernel (a student's module, function,
-  iterator ...); the trusted side sees it as a :class:`autograder.remote.Remote`;
+  iterator ...); the trusted side sees it as a :class:`autograder.trusted.remote.Remote`;
 - ``{"$cb": n}``: an object that lives in the trusted process (a reference function
   that a hidden test substitutes for an earlier part); the kernel can only call it.
 
 Every size is bounded (:data:`MAX_FRAME`, :data:`MAX_DEPTH`, :data:`MAX_ITEMS`), and a
 malformed frame raises :class:`WireError`. A frame whose framing is broken leaves the
 channel unusable (the kernel is then treated as dead); a frame read whole whose values are
-not data costs only the request it answers (:mod:`autograder.rpc`), which the trusted side
+not data costs only the request it answers (:mod:`autograder.channel.rpc`), which the trusted side
 treats like any wrong answer from the student's kernel.
 """
 from __future__ import annotations

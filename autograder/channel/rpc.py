@@ -1,4 +1,4 @@
-"""Requests and replies over one socket, in both directions (see :mod:`autograder.wire`).
+"""Requests and replies over one socket, in both directions (see :mod:`autograder.channel.wire`).
 
 Both ends of a grading run are a :class:`Peer`: the trusted test process asks the
 kernel to run a cell, call a student's function, read an attribute ...; while it
@@ -7,7 +7,7 @@ hidden test substituted for an earlier part). A peer waiting for its reply serve
 the requests that arrive meanwhile, so calls nest to any depth.
 
 Each side hands out references to its own objects that are not data: the kernel's
-are ``$ref`` (seen by the trusted side as :class:`autograder.remote.Remote`), the
+are ``$ref`` (seen by the trusted side as :class:`autograder.trusted.remote.Remote`), the
 trusted side's are ``$cb`` (seen by the kernel as a callable proxy).
 """
 from __future__ import annotations

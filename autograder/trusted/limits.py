@@ -16,7 +16,7 @@ a systemd-delegated scope, ``systemd-run --user --scope -p Delegate=yes ...``). 
 made under the grader's own cgroup, never elsewhere.
 
 Without writable cgroups the kernel keeps ``RLIMIT_NPROC`` in its own user namespace
-(:mod:`autograder.zygote`) and a :class:`Watchdog` thread of the trusted side sums the
+(:mod:`autograder.kernel.zygote`) and a :class:`Watchdog` thread of the trusted side sums the
 memory of the kernel's whole process tree (anonymous and shared pages, memfds held open,
 its private tmpfs) and kills the kernel past the limit. It cannot bound the CPU share.
 """
@@ -30,7 +30,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_PROCESSES = 256        # processes and threads a kernel may run at once
+from ..defaults import MAX_PROCESSES
+
 CPU_PERIOD_US = 100_000    # CFS period for the CPU quota
 POLL_SECONDS = 0.1         # how often the watchdog looks at a kernel
 PROC = Path("/proc")       # (tests point these at a fake tree)

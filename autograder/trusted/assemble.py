@@ -3,7 +3,7 @@
 It follows the *source* notebook cell by cell: the instructor's setup and test
 cells (hidden tests included) come from the source, and only the code of the
 solution cells comes from the submission (see :func:`plan`; tests run in the trusted
-process, the student's code in the sandboxed kernel, :mod:`autograder.execute`). So a student cannot edit or delete a
+process, the student's code in the sandboxed kernel, :mod:`autograder.trusted.runner`). So a student cannot edit or delete a
 test, cells a student added are not run, and cells moved out of order are graded
 in the source's order.
 
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import nbformat
 
-from .execute import Cell
-from .guard import scan
-from .parts import is_answer_cell, is_solution_cell, is_test_cell, nbgrader_meta
+from ..model import Cell
+from ..parts import is_answer_cell, is_solution_cell, is_test_cell, nbgrader_meta
+from .review import scan
 
 _SOLUTION_BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION.*?### END SOLUTION[^\n]*\n?", re.S | re.M)
 MIN_CONTENT_SCORE = 0.5
@@ -182,7 +182,7 @@ def plan(source_nb, submission_nb) -> Plan:
     noted. ``student_names`` are the names the source's solution cells define (the test
     cells find them in the student's kernel); ``shared_names`` those of its setup cells.
     Review flags are the known-cheat patterns found in the student's code
-    (:func:`autograder.guard.scan`): a flag for a person to look at, never a defence.
+    (:func:`autograder.trusted.review.scan`): a flag for a person to look at, never a defence.
     """
     student, notes = match_solution_cells(source_nb, submission_nb)
     flags = [f"cell '{gid}' {flag}" for gid, code in student.items() for flag in scan(code)]

@@ -1,7 +1,7 @@
 """Review flags: the solution cells' code read (never run) for the patterns of known cheats.
 
 This is a flag for a person to look at, never a defence: the tests run in a trusted
-process that student code never runs beside (:mod:`autograder.execute`), so a cheat can
+process that student code never runs beside (:mod:`autograder.trusted.runner`), so a cheat can
 only change the student's own answers. :func:`scan` reads the solution cells' code for
    the patterns of known cheats: rebinding attributes of numpy, math, torch,
    builtins or the course's test helpers, shadowing a helper's name, defining

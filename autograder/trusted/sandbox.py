@@ -1,6 +1,6 @@
 """Where students' code runs: a zygote inside bubblewrap, one sandboxed kernel per submission.
 
-:class:`Zygote` starts, once per batch, ``python -m autograder.zygote`` (see there)
+:class:`Zygote` starts, once per batch, ``python -m autograder.kernel.zygote`` (see there)
 under Debian's bubblewrap (``bwrap``) with:
 
 - a file system view that holds only what a kernel needs, all of it read-only: ``/usr``
@@ -17,7 +17,7 @@ under Debian's bubblewrap (``bwrap``) with:
 
 The zygote forks one kernel per :meth:`Zygote.connect`. Each kernel gets its own cgroup
 (memory with its children and shared memory, CPU share, process count) where the grader
-may write cgroups, else ``RLIMIT_NPROC`` and a memory watchdog: see :mod:`autograder.limits`.
+may write cgroups, else ``RLIMIT_NPROC`` and a memory watchdog: see :mod:`autograder.trusted.limits`.
 ``RLIMIT_DATA`` bounds each of its processes too.
 
 Without bubblewrap (or where the machine refuses user namespaces) :func:`available`
@@ -41,13 +41,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..defaults import MAX_PROCESSES, MEMORY_LIMIT, SCRATCH_BYTES, START_LIMIT, THREAD_VARIABLES
 from . import limits
-from .limits import MAX_PROCESSES
 
-COURSE_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MEMORY_LIMIT = 4 << 30     # memory of a kernel, all its processes together (bytes)
-SCRATCH_BYTES = 512 << 20          # tmpfs for a kernel's scratch folder, /tmp and /dev/shm
-START_LIMIT = 60.0                 # seconds for the zygote (or a kernel) to be up
+from .. import COURSE_ROOT
+
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd",
              "group", "hosts", "fonts", "mime.types", "ssl/certs", "alternatives", "matplotlibrc")
 
@@ -78,7 +76,7 @@ def bwrap_command(python: str, args: list[str]) -> list[str]:
     for path in kept_paths():
         cmd += ["--ro-bind", path, path]
     # the chapters' implementations of homework parts are not in a kernel's view (coursekit/chapters)
-    cmd += ["--ro-bind", str(COURSE_ROOT / "autograder" / "blocked_chapters"), str(COURSE_ROOT / "coursekit" / "chapters")]
+    cmd += ["--ro-bind", str(COURSE_ROOT / "autograder" / "kernel" / "blocked_chapters"), str(COURSE_ROOT / "coursekit" / "chapters")]
     # bwrap's root (a tmpfs holding the mount points, /etc ...) read-only: no kernel leaves a file there
     cmd += ["--remount-ro", "/"]
     return cmd + ["--chdir", "/tmp", python, *args]
@@ -107,7 +105,7 @@ class KernelProcess:
             self.pidfd = None
 
     def watch(self, memory: int, private_tmpfs: bool) -> None:
-        """Stop this kernel past ``memory`` bytes (:class:`autograder.limits.Watchdog`)."""
+        """Stop this kernel past ``memory`` bytes (:class:`autograder.trusted.limits.Watchdog`)."""
         self.watchdog = limits.Watchdog(self, memory, self.group, private_tmpfs)
         self.watchdog.start()
 
@@ -158,7 +156,7 @@ class KernelProcess:
 class ZygoteAddress:
     """Where a zygote listens; :meth:`connect` starts a kernel for one submission.
 
-    ``cgroups`` (where kernels' groups go, :func:`autograder.limits.discover`) and ``token``
+    ``cgroups`` (where kernels' groups go, :func:`autograder.trusted.limits.discover`) and ``token``
     (their names' prefix) come from the batch; ``events`` is a file where a kernel's handle
     writes what the report must say (a kernel stopped at its memory limit)."""
 
@@ -166,7 +164,7 @@ class ZygoteAddress:
     sandboxed: bool
     cgroups: limits.Cgroups | None = None
     token: str = "autograder-"
-    memory: int = DEFAULT_MEMORY_LIMIT
+    memory: int = MEMORY_LIMIT
     events: str | None = None
 
     def with_events(self, events: str) -> "ZygoteAddress":
@@ -174,7 +172,7 @@ class ZygoteAddress:
 
     def connect(self, threads: int | None = None, memory: int | None = None,
                 workdir: str | None = None) -> KernelProcess:
-        """A fresh kernel for one submission (its channel is ready for :mod:`autograder.remote`)."""
+        """A fresh kernel for one submission (its channel is ready for :mod:`autograder.trusted.remote`)."""
         memory = memory or self.memory
         group = None
         if self.sandboxed and self.cgroups is not None:
@@ -225,7 +223,7 @@ class Zygote:
     """One zygote process per batch (see the module docstring); :meth:`connect` gives a kernel."""
 
     def __init__(self, sandboxed: bool, preload: list[str] = (), threads: int | None = None,
-                 cgroups: bool = True, memory: int = DEFAULT_MEMORY_LIMIT):
+                 cgroups: bool = True, memory: int = MEMORY_LIMIT):
         self.sandboxed, self.memory, self.threads = sandboxed, memory, threads
         self.proc = None
         # kernels' cgroups (sandboxed grading only); without them, RLIMIT_NPROC and a watchdog
@@ -245,13 +243,13 @@ class Zygote:
             listener.bind(self.address_path)
             listener.listen(64)
             python = str(Path(sys.prefix) / "bin" / "python")
-            args = ["-m", "autograder.zygote", "--listen-fd", str(listener.fileno()), "--preload", ",".join(preload)]
+            args = ["-m", "autograder.kernel.zygote", "--listen-fd", str(listener.fileno()), "--preload", ",".join(preload)]
             env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
             if threads:
-                env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+                env.update({v: str(threads) for v in THREAD_VARIABLES})
             if self.sandboxed:
                 cmd = bwrap_command(python, args + ["--isolate"])
-                for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND"):
+                for var in (*THREAD_VARIABLES, "MPLBACKEND"):
                     if var in env:
                         cmd[cmd.index("--clearenv") + 1:cmd.index("--clearenv") + 1] = ["--setenv", var, env[var]]
             else:
@@ -289,7 +287,7 @@ class Zygote:
         return describe(self.sandboxed, self.cgroups, self.memory, self.threads)
 
 
-def describe(sandboxed: bool, cgroups: limits.Cgroups | None = None, memory: int = DEFAULT_MEMORY_LIMIT,
+def describe(sandboxed: bool, cgroups: limits.Cgroups | None = None, memory: int = MEMORY_LIMIT,
              threads: int | None = None) -> str:
     if sandboxed:
         return ("sandboxed kernels (bubblewrap: read-only view without solutions/ or other submissions, "
@@ -297,31 +295,3 @@ def describe(sandboxed: bool, cgroups: limits.Cgroups | None = None, memory: int
                 f"{limits.describe(cgroups, memory, threads)}; {SCRATCH_BYTES >> 20} MiB of private scratch, "
                 "/tmp and /dev/shm (tmpfs))")
     return "NO SANDBOX (--no-sandbox): kernels ran as plain processes with the instructor's rights"
-
-
-def limit_memory(limit_bytes: int = DEFAULT_MEMORY_LIMIT) -> None:
-    """Cap this process's (and its future children's) data segment at ``limit_bytes``."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_DATA, (limit_bytes, limit_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def kill_tree(pid: int | None = None) -> None:
-    """Kill every process that ``pid`` started, then ``pid``; without ``pid``, what this process started.
-
-    Call it only on a process that has not been reaped: a reaped PID may be reused.
-    """
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = root.children(recursive=True) + ([root] if pid is not None else [])
-    except psutil.NoSuchProcess:
-        return
-    for proc in procs:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)

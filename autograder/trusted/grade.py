@@ -1,9 +1,9 @@
 """Grade one submitted notebook against its source notebook.
 
-The batch grader (:mod:`autograder.batch`) runs :func:`child_main` in a child process
+The batch grader (:mod:`autograder.batch.processes`) runs :func:`child_main` in a child process
 per submission; the student's code runs in a kernel that the batch's zygote forks
-into its own sandbox (:mod:`autograder.sandbox`), the tests in the child itself
-(:mod:`autograder.execute`).
+into its own sandbox (:mod:`autograder.trusted.sandbox`), the tests in the child itself
+(:mod:`autograder.trusted.runner`).
 """
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ from pathlib import Path
 
 import nbformat
 
+from ..defaults import CELL_TIMEOUT, MEMORY_LIMIT
+from ..model import PartResult
+from ..parts import nbgrader_meta, read_parts
 from .assemble import plan
-from .execute import PartResult, Runner, collect
-from .parts import nbgrader_meta, read_parts
-from .sandbox import DEFAULT_MEMORY_LIMIT, limit_memory
-
-DEFAULT_CELL_TIMEOUT = 120.0
+from .runner import Runner, collect
 
 
 def zero_result(parts, status: str, message: str) -> list[PartResult]:
@@ -55,9 +54,9 @@ def setup_imports(source_nb) -> list[str]:
 
 
 def grade_submission(source_path: Path, submission_path: Path, zygote,
-                     cell_timeout: float = DEFAULT_CELL_TIMEOUT, threads: int | None = None,
+                     cell_timeout: float = CELL_TIMEOUT, threads: int | None = None,
                      workdir: str | None = None) -> dict:
-    """Grade ``submission_path`` with a kernel from ``zygote`` (a :class:`autograder.sandbox.Zygote`
+    """Grade ``submission_path`` with a kernel from ``zygote`` (a :class:`autograder.trusted.sandbox.Zygote`
     or its :meth:`address`); returns a JSON-ready dict (see :func:`summarise`)."""
     start = time.perf_counter()
     source_nb = nbformat.read(source_path, as_version=4)
@@ -95,8 +94,8 @@ def summarise(results: list[PartResult], notes: list[str], status: str, start: f
 
 
 def child_main(source: str, submission: str, out: str, log: str, workdir: str, cell_timeout: float,
-               zygote, threads: int | None = None, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
-    """Entry point of the batch grader's per-submission process (see autograder.batch)."""
+               zygote, threads: int | None = None, memory_limit: int = MEMORY_LIMIT) -> None:
+    """Entry point of the batch grader's per-submission process (see autograder.batch.processes)."""
     os.setsid()
     os.chdir(workdir)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -110,3 +109,11 @@ def child_main(source: str, submission: str, out: str, log: str, workdir: str, c
     result = grade_submission(Path(source), Path(submission), zygote, cell_timeout, threads=threads,
                               workdir=os.path.join(workdir, "kernel"))
     Path(out).write_text(json.dumps(result, indent=1))
+
+
+def limit_memory(limit_bytes: int = MEMORY_LIMIT) -> None:
+    """Cap this process's (and its future children's) data segment at ``limit_bytes``."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_DATA, (limit_bytes, limit_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

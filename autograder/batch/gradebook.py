@@ -31,7 +31,7 @@ class GradebookWriter:
     The assignment's cells are mirrored as nbgrader's own ``generate_assignment`` would:
     a grade cell per graded part (``cell_type`` "code" for tests, "markdown" for a written
     answer) and a solution cell per cell a student writes in, so that nbgrader's formgrader
-    can show a submission (with :func:`autograder.batch.write_reconciled`'s
+    can show a submission (with :func:`autograder.batch.folder.write_reconciled`'s
     ``autograded/`` copy) and a person can grade its written answers."""
 
     def __init__(self, db_url: str, assignment: str, notebook: str, source_nb):
@@ -91,7 +91,7 @@ class GradebookWriter:
 def graded_cells(source_nb) -> tuple[dict[str, tuple[float, str]], list[str]]:
     """The source notebook's graded cells (grade_id -> (points, cell type)) and the grade_ids of
     its solution cells (code a student writes, and written answers)."""
-    from .parts import nbgrader_meta
+    from ..parts import nbgrader_meta
 
     graded, solutions = {}, []
     for cell in source_nb.cells:
@@ -148,6 +148,6 @@ def ensure_alembic_on_path() -> None:
 
 
 def default_url() -> str:
-    from . import COURSE_ROOT
+    from .. import COURSE_ROOT
 
     return "sqlite:///" + str(COURSE_ROOT / "grading" / "gradebook.db")

@@ -1,10 +1,10 @@
 """The student's kernel: runs the student's cells and answers requests with data.
 
-It is started by :mod:`autograder.zygote` inside the sandbox and receives, one at a
+It is started by :mod:`autograder.kernel.zygote` inside the sandbox and receives, one at a
 time, the setup cells and the student's solution cells of one submission, never a
-test cell. Between cells the trusted test process (:mod:`autograder.remote`) asks it
+test cell. Between cells the trusted test process (:mod:`autograder.trusted.remote`) asks it
 to call a student's function, read an attribute, iterate, build a module from a data
-spec, run a forward/backward pass ...; every answer is data (:mod:`autograder.wire`)
+spec, run a forward/backward pass ...; every answer is data (:mod:`autograder.channel.wire`)
 or a reference to an object that stays here. Whatever student code does to this
 process, it can only change those answers.
 
@@ -20,9 +20,10 @@ import signal
 import socket
 import sys
 
-from . import rpc
+from ..channel import rpc
+from ..channel.tail import Tail
+from ..defaults import THREAD_VARIABLES
 
-OUTPUT_TAIL = 20_000
 CHAPTERS = "coursekit.chapters"
 CHAPTERS_MESSAGE = ("coursekit.chapters cannot be imported while grading: it holds the chapters' own "
                     "implementations of what the homework asks you to write. Write this part yourself "
@@ -47,32 +48,6 @@ def hide_chapters() -> None:
     if "coursekit" in sys.modules:
         vars(sys.modules["coursekit"]).pop("chapters", None)
     sys.meta_path.insert(0, _NoChapters())
-
-
-class _Tail:
-    """A write-only text stream that keeps the last :data:`OUTPUT_TAIL` characters."""
-
-    def __init__(self):
-        self.chunks: list[str] = []
-        self.size = 0
-
-    def write(self, text) -> int:
-        text = str(text)
-        self.chunks.append(text)
-        self.size += len(text)
-        if self.size > 2 * OUTPUT_TAIL:
-            joined = "".join(self.chunks)[-OUTPUT_TAIL:]
-            self.chunks, self.size = [joined], len(joined)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
-
-    def text(self) -> str:
-        return "".join(self.chunks)[-OUTPUT_TAIL:]
 
 
 class Callback:
@@ -150,7 +125,7 @@ class KernelPeer(rpc.Peer):
     def student(self, func, *args):
         """Run ``func(*args)`` with interrupts on and the student's prints kept out of the channel."""
         saved = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = _Tail()
+        sys.stdout = sys.stderr = Tail()
         self.in_student_code = True
         try:
             return func(self, *args) if func is not course_op else func(*args)
@@ -159,7 +134,7 @@ class KernelPeer(rpc.Peer):
             sys.stdout, sys.stderr = saved
 
     def run_cell(self, source: str) -> dict:
-        out = _Tail()
+        out = Tail()
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = out
         self.in_student_code = True
@@ -246,7 +221,7 @@ def serve(sock: socket.socket, threads: int | None = None) -> int:
     from traitlets.config import Config
 
     if threads:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        for var in THREAD_VARIABLES:
             os.environ[var] = str(threads)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
