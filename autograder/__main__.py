@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from . import COURSE_ROOT, EXERCISES
+from .defaults import CELL_TIMEOUT, MAX_BYTES
 
 
 def _assignments(args) -> list[str]:
@@ -47,13 +48,18 @@ def cmd_diff(args) -> int:
 
 def cmd_grade(args) -> int:
     from .batch import grade_folder
+    from .model import Assignment, AssignmentNotFound
     from .batch.gradebook import default_url
     from .trusted.sandbox import SandboxUnavailable
 
     out = args.out or COURSE_ROOT / "grading" / args.assignment
     db_url = None if args.db == "none" else (args.db or default_url())
     try:
-        code = grade_folder(args.assignment, args.submissions, out, workers=args.workers,
+        assignment = Assignment.load(args.assignment)
+    except AssignmentNotFound as err:
+        raise SystemExit(str(err)) from None
+    try:
+        code = grade_folder(assignment, args.submissions, out, workers=args.workers,
                             cell_timeout=args.cell_timeout, progress=not args.no_progress, db_url=db_url,
                             sandbox=not args.no_sandbox, max_bytes=args.max_bytes)
     except SandboxUnavailable as err:
@@ -73,27 +79,27 @@ def cmd_check(args) -> int:
     The release is ``exercises/<assignment>/``; where there is none (the course package
     installed alone, as on Colab), the notebook's own test cells are the visible tests.
     """
-    import tempfile
-
+    from .model import Assignment
     from .trusted.grade import grade_submission
     from .trusted.sandbox import Zygote
 
     notebook = args.notebook.resolve()
     release = _release_of(notebook, args.assignment)
-    zygote = Zygote(False, [])  # the student's own machine: their code, their rights
+    assignment = Assignment.load(release.parent.name, release, with_release=False)
+    zygote = Zygote(sandboxed=False)  # the student's own machine: their code, their rights
     try:
         with tempfile.TemporaryDirectory(prefix="autograder-check-") as scratch:
-            result = grade_submission(release, notebook, zygote, args.cell_timeout, workdir=scratch)
+            result = grade_submission(assignment, notebook, zygote, args.cell_timeout, workdir=scratch)
     finally:
         zygote.close()
-    auto = [p for p in result["parts"] if not p.get("manual")]
-    for part in result["parts"]:
-        mark = "TODO" if part.get("manual") else "PASS" if part["status"] == "passed" else "FAIL"
-        message = "a written answer: your instructor grades it" if part.get("manual") else part["message"]
-        print(f"[{mark}] {part['grade_id']}: {message}")
-    for note in result["notes"]:
+    auto = [p for p in result.parts if not p.manual]
+    for part in result.parts:
+        mark = "TODO" if part.manual else "PASS" if part.status == "passed" else "FAIL"
+        message = "a written answer: your instructor grades it" if part.manual else part.message
+        print(f"[{mark}] {part.grade_id}: {message}")
+    for note in result.notes:
         print(f"note: {note}")
-    passed = sum(p["status"] == "passed" for p in auto)
+    passed = sum(p.status == "passed" for p in auto)
     print(f"{passed} of {len(auto)} parts pass their visible tests "
           "(the grader also runs hidden tests).")
     return 0 if passed == len(auto) else 1
@@ -131,20 +137,20 @@ def main(argv=None) -> int:
     p.add_argument("submissions", type=Path, help="folder with one notebook or folder per student")
     p.add_argument("--out", type=Path, help="output folder (default: grading/<assignment>)")
     p.add_argument("--workers", type=int, default=None, help="parallel graders (default: CPU count)")
-    p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (default 120)")
+    p.add_argument("--cell-timeout", type=float, default=CELL_TIMEOUT, help=f"seconds per cell (default {CELL_TIMEOUT:g})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run students' kernels as plain processes (only where bubblewrap cannot run)")
     p.add_argument("--db", help="gradebook URL (default: sqlite:///<course>/grading/gradebook.db; "
                                 "postgresql://user:pw@host:port/db for PostgreSQL; 'none' to skip)")
-    p.add_argument("--max-bytes", type=int, default=20 << 20,
+    p.add_argument("--max-bytes", type=int, default=MAX_BYTES,
                    help="largest submission file read, in bytes (default 20 MiB; larger ones are reported)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("check", help="a student's check: run the visible tests of a notebook")
     p.add_argument("notebook", type=Path)
     p.add_argument("--assignment", help="assignment name (default: the notebook's folder name)")
-    p.add_argument("--cell-timeout", type=float, default=120.0)
+    p.add_argument("--cell-timeout", type=float, default=CELL_TIMEOUT)
     p.set_defaults(func=cmd_check)
 
     args = parser.parse_args(argv)

@@ -24,7 +24,8 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder.batch import grade_folder, source_notebook  # noqa: E402
+from autograder.batch import grade_folder
+from autograder.model import source_notebook  # noqa: E402
 from autograder.parts import is_solution_cell, nbgrader_meta  # noqa: E402
 
 

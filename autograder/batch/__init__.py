@@ -11,6 +11,6 @@
   an escaped report, per-student HTML (messages only, never test source), nbgrader's
   gradebook and its export.
 """
-from .folder import grade_folder, source_notebook
+from .folder import grade_folder
 
-__all__ = ["grade_folder", "source_notebook"]
+__all__ = ["grade_folder"]

@@ -19,75 +19,64 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from tqdm.auto import tqdm
 
-from .. import EXERCISES, SOLUTIONS
 from ..defaults import CELL_TIMEOUT, MAX_BYTES, MEMORY_LIMIT
-from ..parts import read_parts
+from ..model import Assignment, SubmissionResult, fingerprint
 from ..trusted.assemble import reconcile
 from ..trusted.grade import setup_imports
 from ..trusted.sandbox import Zygote
 from .gradebook import GradebookWriter, export_csv
-from .ingest import Submission, Unreadable, find_submissions, fingerprint
+from .ingest import Submission, Unreadable, find_submissions
 from .outputs import write_outputs
 from .processes import grade_in_child, start_forkserver
 
 
-def source_notebook(assignment: str) -> Path:
-    """The instructor's notebook of ``assignment`` (exactly one per assignment folder)."""
-    found = sorted((SOLUTIONS / assignment).glob("*.ipynb"))
-    if len(found) != 1:
-        raise SystemExit(f"expected one notebook in {SOLUTIONS / assignment}, found {len(found)}")
-    return found[0]
-
-
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(path)  # atomic: a crash never leaves half a record
 
 
-def previous_results(out_dir: Path, subs: list[Submission], part_ids: list[str], source: Path) -> dict[str, dict]:
+def previous_results(out_dir: Path, subs: list[Submission], assignment: Assignment) -> dict[str, SubmissionResult]:
     """Grades an earlier run recorded for exactly these files and this source notebook."""
     kept = {}
-    source_print = fingerprint(source.read_bytes())
     for sub in subs:
         path = out_dir / "results" / f"{sub.student}.json"
         try:
-            old = json.loads(path.read_text())
+            old = SubmissionResult.from_json(json.loads(path.read_text()))
             data = sub.read() if sub.path is not None else None
-        except (OSError, ValueError, Unreadable):
+        except (OSError, ValueError, KeyError, TypeError, Unreadable):
             continue
-        same_parts = [p["grade_id"] for p in old.get("parts", [])] == part_ids
-        same_files = old.get("fingerprint") == fingerprint(data) and old.get("source_fingerprint") == source_print
-        if same_parts and same_files and old.get("status") == "graded":
+        same_parts = [p.grade_id for p in old.parts] == assignment.part_ids
+        same_files = old.fingerprint == fingerprint(data) and old.source_fingerprint == assignment.source_fingerprint
+        if same_parts and same_files and old.status == "graded":
             kept[sub.student] = old
     return kept
 
 
-def write_reconciled(source: Path, release: Path | None, sub: Submission, out_dir: Path,
-                     assignment: str | None = None) -> None:
+def write_reconciled(assignment: Assignment, sub: Submission, out_dir: Path) -> None:
     """``reconciled/<student>.ipynb``: the submission restored onto the release (see assemble.reconcile);
     the same notebook goes to ``autograded/<student>/<assignment>/<notebook>.ipynb``, where nbgrader's
     formgrader looks for it (its course folder is ``out_dir``)."""
-    if release is None or sub.path is None:
+    if assignment.release is None or sub.path is None:
         return
     try:
         submission_nb = nbformat.reads(sub.read().decode("utf-8"), as_version=4)
-        nb = reconcile(nbformat.read(release, as_version=4), nbformat.read(source, as_version=4), submission_nb)
+        nb = reconcile(assignment.release, assignment.source, submission_nb)
         (out_dir / "reconciled").mkdir(exist_ok=True)
         nbformat.write(nb, out_dir / "reconciled" / f"{sub.student}.ipynb")
-        if assignment:
-            folder = out_dir / "autograded" / sub.student / assignment
-            folder.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, folder / f"{source.stem}.ipynb")
+        folder = out_dir / "autograded" / sub.student / assignment.name
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, folder / f"{assignment.source_path.stem}.ipynb")
     except Exception:  # noqa: BLE001 - an unreadable upload has nothing to restore; never stop the batch
         return
 
 
-def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int | None = None,
+def grade_folder(assignment: str | Assignment, submissions: Path, out_dir: Path, workers: int | None = None,
                  cell_timeout: float = CELL_TIMEOUT, progress: bool = True,
                  source: Path | None = None, db_url: str | None = None, sandbox: bool = True,
                  max_bytes: int = MAX_BYTES, memory: int = MEMORY_LIMIT,
@@ -99,7 +88,7 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     nbgrader's ``autograded/`` layout when the release notebook exists (``release``, by default
     ``exercises/<assignment>/``), and ``nbgrader_export.csv`` with a gradebook (``db_url``).
     Run it from a script guarded by ``if __name__ == "__main__"``:
-    the per-submission processes come from a forkserver (:func:`start_forkserver`), which
+    the per-submission processes come from a forkserver (:func:`~autograder.batch.processes.start_forkserver`), which
     imports the main module.
 
     ``sandbox=False`` (the command line's ``--no-sandbox``) runs kernels as plain
@@ -113,24 +102,21 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
     and named in report.txt); 1: at least one entry could not be graded at all
     (an invalid student id, an unreadable file, no notebook, grader failure): see report.txt.
     """
-    source = source or source_notebook(assignment)
-    release = release or EXERCISES / assignment / source.name
-    release = release if release.exists() else None
-    source_nb = nbformat.read(source, as_version=4)
-    part_ids = [p.grade_id for p in read_parts(source_nb)]
-    n_code = sum(c.cell_type == "code" for c in source_nb.cells)
-    hard_timeout = cell_timeout * n_code + 120
-    subs, rejected = find_submissions(submissions, source.name, max_bytes)
+    if not isinstance(assignment, Assignment):
+        assignment = Assignment.load(assignment, source, release)
+    name = assignment.name
+    hard_timeout = cell_timeout * assignment.code_cells + 120
+    subs, rejected = find_submissions(submissions, assignment.source_path.name, max_bytes)
     workers = workers or os.cpu_count() or 1
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results").mkdir(exist_ok=True)
-    results = previous_results(out_dir, subs, part_ids, source)
+    results = previous_results(out_dir, subs, assignment)
     todo = [s for s in subs if s.student not in results]
     threads = max(1, (os.cpu_count() or 1) // workers)  # cores shared out among the workers
-    preload = setup_imports(source_nb)
+    preload = setup_imports(assignment.source)
     # SandboxUnavailable: nothing graded
-    zygote = Zygote(sandbox, preload, threads, cgroups=cgroups, memory=memory) if todo else None
-    gradebook = GradebookWriter(db_url, assignment, source.stem, source_nb) if db_url else None
+    zygote = Zygote(sandboxed=sandbox, preload=preload, threads=threads, cgroups=cgroups, memory=memory) if todo else None
+    gradebook = GradebookWriter(db_url, assignment) if db_url else None
     start = time.perf_counter()
     try:
         if gradebook:
@@ -138,16 +124,16 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
                 gradebook.record(student, r)
         start_forkserver(preload, threads)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(grade_in_child, source, s, cell_timeout, hard_timeout,
+            futures = {pool.submit(grade_in_child, assignment, s, cell_timeout, hard_timeout,
                                    zygote.address(), threads): s
                        for s in todo}
-            for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}",
+            for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {name}",
                             unit="notebook", disable=not progress):
                 student = futures[fut].student
                 results[student] = fut.result()
-                write_reconciled(source, release, futures[fut], out_dir, assignment)
+                write_reconciled(assignment, futures[fut], out_dir)
                 # recorded at once: an interrupted batch keeps every grade finished so far
-                _write_json(out_dir / "results" / f"{student}.json", results[student])
+                _write_json(out_dir / "results" / f"{student}.json", results[student].to_json())
                 if gradebook:
                     gradebook.record(student, results[student])
     finally:
@@ -156,13 +142,13 @@ def grade_folder(assignment: str, submissions: Path, out_dir: Path, workers: int
         isolation = zygote.describe() if zygote else "no kernel ran (every grade was kept from an earlier run)"
         if zygote is not None:
             zygote.close()
-    write_outputs(assignment, results, out_dir, part_ids, isolation, rejected)
+    write_outputs(name, results, out_dir, assignment.part_ids, isolation, rejected)
     if db_url:
         export_csv(db_url, out_dir / "nbgrader_export.csv")
-    n_bad = sum(r["status"] != "graded" for r in results.values()) + len(rejected)
+    n_bad = sum(r.status != "graded" for r in results.values()) + len(rejected)
     if len(todo) < len(subs):
         print(f"kept {len(subs) - len(todo)} grade(s) recorded by an earlier run (unchanged files)")
     print(f"graded {len(results) - n_bad + len(rejected)}/{len(results) + len(rejected)} entries of "
-          f"{assignment} in {time.perf_counter() - start:.1f} s -> {out_dir / 'grades.csv'}, "
+          f"{name} in {time.perf_counter() - start:.1f} s -> {out_dir / 'grades.csv'}, "
           f"{out_dir / 'feedback'}/, {out_dir / 'report.txt'}")
     return 1 if n_bad else 0

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
+from ..model import Assignment, SubmissionResult
+
 
 def normalise_url(db_url: str) -> str:
     """``postgresql://`` means the psycopg2 driver this course installs (SQLAlchemy 2.1 would pick psycopg 3)."""
@@ -34,35 +36,36 @@ class GradebookWriter:
     can show a submission (with :func:`autograder.batch.folder.write_reconciled`'s
     ``autograded/`` copy) and a person can grade its written answers."""
 
-    def __init__(self, db_url: str, assignment: str, notebook: str, source_nb):
+    def __init__(self, db_url: str, assignment: Assignment) -> None:
         if db_url.startswith("sqlite:///"):
             Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        self.assignment, self.notebook = assignment, notebook
+        self.assignment, self.notebook = assignment.name, assignment.source_path.stem
         ensure_alembic_on_path()
         self.gb = Gradebook(normalise_url(db_url))
-        self.gb.update_or_create_assignment(assignment)
-        self.gb.update_or_create_notebook(notebook, assignment)
-        self.graded, self.solutions = graded_cells(source_nb)
+        self.gb.update_or_create_assignment(self.assignment)
+        self.gb.update_or_create_notebook(self.notebook, self.assignment)
+        self.graded, self.solutions = graded_cells(assignment.source)
         for name, (points, cell_type) in self.graded.items():
-            self.gb.update_or_create_grade_cell(name, notebook, assignment, max_score=points, cell_type=cell_type)
+            self.gb.update_or_create_grade_cell(name, self.notebook, self.assignment, max_score=points,
+                                               cell_type=cell_type)
         for name in self.solutions:
-            self.gb.update_or_create_solution_cell(name, notebook, assignment)
+            self.gb.update_or_create_solution_cell(name, self.notebook, self.assignment)
 
-    def record(self, student: str, result: dict) -> None:
+    def record(self, student: str, result: SubmissionResult) -> None:
         """Store ``result``: auto scores for tested parts, a written answer left to a person
         (``needs_manual_grade``, no auto score; a score a person already gave is kept)."""
         self.gb.update_or_create_student(student)
         self.gb.update_or_create_submission(self.assignment, student)
         submitted = self.gb.find_submission_notebook(self.notebook, self.assignment, student)
         self._complete(submitted)
-        review = bool(result.get("flags")) or result["status"] != "graded"
-        for part in result["parts"]:
-            grade = self.gb.find_grade(part["grade_id"], self.notebook, self.assignment, student)
-            if part.get("manual"):
+        review = bool(result.flags) or result.status != "graded"
+        for part in result.parts:
+            grade = self.gb.find_grade(part.grade_id, self.notebook, self.assignment, student)
+            if part.manual:
                 grade.auto_score = None
                 grade.needs_manual_grade = grade.manual_score is None
             else:
-                grade.auto_score = float(part["points"])
+                grade.auto_score = float(part.points)
                 grade.needs_manual_grade = review
         self.gb.db.commit()
 
@@ -79,10 +82,6 @@ class GradebookWriter:
             if cell.name not in have_comments:
                 self.gb.db.add(Comment(cell_id=cell.id, notebook=submitted))
         self.gb.db.flush()
-
-    def scores(self) -> dict[str, float]:
-        """Total score per student of this assignment, read back from the database."""
-        return {s.student.id: float(s.score) for s in self.gb.assignment_submissions(self.assignment)}
 
     def close(self) -> None:
         self.gb.close()

@@ -20,7 +20,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MAX_BYTES = 20 << 20
+from ..defaults import MAX_BYTES
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
 SKIPPED = (".ipynb_checkpoints", "__MACOSX")
 
@@ -188,10 +188,3 @@ def _choose(folder: Path, student: str, entry: _Entry, notebook_name: str, max_b
         notes += [f"duplicate submission: graded {rel}, ignored {other}" for other, _ in ranked[i + 1:]]
         return Submission(student, folder / rel, tuple(notes), folder, rel, max_bytes)
     return Submission(student, None, tuple(notes))
-
-
-def fingerprint(data: bytes | None) -> str:
-    """SHA-256 of a submission's bytes ('' when there is none): a re-run regrades changed files only."""
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest() if data is not None else ""

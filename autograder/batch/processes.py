@@ -16,37 +16,25 @@ import threading
 from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
 
-import nbformat
-
 from ..defaults import THREAD_VARIABLES
-from ..parts import read_parts
+from ..model import Assignment, SubmissionResult, fingerprint
 from ..trusted.grade import child_main
-from .ingest import Submission, Unreadable, fingerprint
+from ..trusted.sandbox import ZygoteAddress
+from .ingest import Submission, Unreadable
 
 
-def grade_in_child(source: Path, sub: Submission, cell_timeout: float, hard_timeout: float,
-                   zygote, threads: int | None = None) -> dict:
+def grade_in_child(assignment: Assignment, sub: Submission, cell_timeout: float, hard_timeout: float,
+                   zygote: ZygoteAddress, threads: int | None = None) -> SubmissionResult:
     """Grade one submission in a separate Python process; never raises."""
-    parts = read_parts(nbformat.read(source, as_version=4))
-
-    def zeros(note: str, status: str) -> dict:
-        auto = [p for p in parts if not p.manual]
-        return {"status": status, "notes": [note], "flags": [], "score": 0.0, "seconds": 0.0,
-                "max_score": sum(p.points for p in auto),
-                "manual_max": sum(p.points for p in parts if p.manual),
-                "parts": [{"grade_id": p.grade_id, "max_points": p.points, "points": 0.0,
-                           "status": "manual" if p.manual else "not run", "message": note,
-                           "manual": p.manual} for p in parts]}
-
     try:
         data = sub.read() if sub.path is not None else None
     except Unreadable as err:  # it changed since it was listed
         data, sub = None, Submission(sub.student, None, sub.notes + (f"{sub.rel} {err}",))
-    result = _grade_in_child(source, sub, data, cell_timeout, hard_timeout, zeros, zygote, threads)
-    result["notes"] = list(sub.notes) + result["notes"]
-    result["submission"] = str(sub.path) if sub.path else ""
-    result["fingerprint"] = fingerprint(data)
-    result["source_fingerprint"] = fingerprint(source.read_bytes())
+    result = _first_or_second_try(assignment, data, cell_timeout, hard_timeout, zygote, threads)
+    result.notes = list(sub.notes) + result.notes
+    result.submission = str(sub.path) if sub.path else ""
+    result.fingerprint = fingerprint(data)
+    result.source_fingerprint = assignment.source_fingerprint
     return result
 
 
@@ -93,11 +81,11 @@ def exit_description(exitcode: int | None) -> str:
     return f"exit status {exitcode}"
 
 
-def _grade_in_child(source: Path, sub: Submission, data: bytes | None, cell_timeout: float, hard_timeout: float,
-                    zeros, zygote, threads: int | None) -> dict:
+def _first_or_second_try(assignment: Assignment, data: bytes | None, cell_timeout: float,
+                         hard_timeout: float, zygote: ZygoteAddress, threads: int | None) -> SubmissionResult:
     if data is None:
-        return zeros("No readable notebook (.ipynb) was found in this submission.", "ungradable")
-    result, failure, silent = _attempt(source, data, cell_timeout, hard_timeout, zygote, threads)
+        return SubmissionResult.ungradable(assignment.parts, "No readable notebook (.ipynb) was found in this submission.")
+    result, failure, silent = _attempt(assignment, data, cell_timeout, hard_timeout, zygote, threads)
     if result is None and silent:
         # The trusted grading process died without a word (a signal such as the out-of-memory
         # killer's, or nothing in its log): not the student's doing, since their code runs in its
@@ -105,15 +93,15 @@ def _grade_in_child(source: Path, sub: Submission, data: bytes | None, cell_time
         # event in the report.
         note = (f"The first grading process ended without a result ({failure}); "
                 "the submission was graded again in a new one.")
-        result, failure, _ = _attempt(source, data, cell_timeout, hard_timeout, zygote, threads)
+        result, failure, _ = _attempt(assignment, data, cell_timeout, hard_timeout, zygote, threads)
         if result is None:
-            return zeros(f"{failure} A second try failed too.", "ungradable")
-        result["notes"] = [note] + result["notes"]
-    return zeros(failure, "ungradable") if result is None else result
+            return SubmissionResult.ungradable(assignment.parts, f"{failure} A second try failed too.")
+        result.notes = [note] + result.notes
+    return SubmissionResult.ungradable(assignment.parts, failure) if result is None else result
 
 
-def _attempt(source: Path, data: bytes, cell_timeout: float, hard_timeout: float, zygote,
-             threads: int | None) -> tuple[dict | None, str, bool]:
+def _attempt(assignment: Assignment, data: bytes, cell_timeout: float, hard_timeout: float, zygote: ZygoteAddress,
+             threads: int | None) -> tuple[SubmissionResult | None, str, bool]:
     """One grading process for a submission's bytes ``data``: (its result, or None with what went
     wrong and whether the process died silently: killed by a signal, or without a line in its log).
 
@@ -126,7 +114,7 @@ def _attempt(source: Path, data: bytes, cell_timeout: float, hard_timeout: float
         notebook = Path(tmp) / "submission.ipynb"
         notebook.write_bytes(data)
         events = Path(tmp) / "events.txt"
-        exitcode = run_child(child_main, (str(source), str(notebook), str(out), str(log), tmp,
+        exitcode = run_child(child_main, (assignment, str(notebook), str(out), str(log), tmp,
                                           cell_timeout, zygote.with_events(str(events)), threads), hard_timeout)
         limit_notes = events.read_text().splitlines() if events.exists() else []
         if exitcode is None:
@@ -136,8 +124,8 @@ def _attempt(source: Path, data: bytes, cell_timeout: float, hard_timeout: float
             silent = not lines or exitcode < 0
             return None, (f"The grader failed on this submission ({exit_description(exitcode)}; "
                           f"{(lines[-1:] or ['no output'])[0][:300]})."), silent
-        result = json.loads(out.read_text())
-        result["notes"] = result["notes"] + limit_notes
+        result = SubmissionResult.from_json(json.loads(out.read_text()))
+        result.notes = result.notes + limit_notes
         return result, "", False
 
 

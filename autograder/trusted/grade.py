@@ -17,14 +17,11 @@ from pathlib import Path
 import nbformat
 
 from ..defaults import CELL_TIMEOUT, MEMORY_LIMIT
-from ..model import PartResult
-from ..parts import nbgrader_meta, read_parts
+from ..model import Assignment, PartResult, SubmissionResult
+from ..parts import nbgrader_meta
 from .assemble import plan
 from .runner import Runner, collect
-
-
-def zero_result(parts, status: str, message: str) -> list[PartResult]:
-    return [PartResult(p.grade_id, p.points, 0.0, status, message, manual=p.manual) for p in parts]
+from .sandbox import Zygote, ZygoteAddress
 
 
 def setup_imports(source_nb) -> list[str]:
@@ -53,21 +50,22 @@ def setup_imports(source_nb) -> list[str]:
     return modules
 
 
-def grade_submission(source_path: Path, submission_path: Path, zygote,
+def grade_submission(assignment: Assignment, submission_path: Path, zygote: Zygote | ZygoteAddress,
                      cell_timeout: float = CELL_TIMEOUT, threads: int | None = None,
-                     workdir: str | None = None) -> dict:
-    """Grade ``submission_path`` with a kernel from ``zygote`` (a :class:`autograder.trusted.sandbox.Zygote`
-    or its :meth:`address`); returns a JSON-ready dict (see :func:`summarise`)."""
+                     workdir: str | None = None) -> SubmissionResult:
+    """Grade ``submission_path`` against ``assignment`` with a kernel from ``zygote`` (the batch's
+    :class:`~autograder.trusted.sandbox.Zygote`, or in a grading process its address)."""
     start = time.perf_counter()
-    source_nb = nbformat.read(source_path, as_version=4)
-    parts = read_parts(source_nb)
+    parts = assignment.parts
     try:
         submission_nb = nbformat.read(submission_path, as_version=4)
     except Exception as err:  # noqa: BLE001 - any unreadable upload is reported, never fatal
         reason = f"not a readable notebook ({type(err).__name__}: {str(err)[:200]})"
-        return summarise(zero_result(parts, "not run", "The submitted file could not be read as a notebook."),
-                         [reason], "ungradable", start)
-    work = plan(source_nb, submission_nb)
+        message = "The submitted file could not be read as a notebook."
+        return SubmissionResult("ungradable", [PartResult(p.grade_id, p.points, 0.0, "not run", message,
+                                                          manual=p.manual) for p in parts],
+                                [reason], seconds=round(time.perf_counter() - start, 2))
+    work = plan(assignment.source, submission_nb)
     kernel = zygote.connect(threads=threads, workdir=workdir)
     runner = Runner(kernel, cell_timeout, work.student_names, work.shared_names,
                     (work.student_sources, work.setup_sources))
@@ -75,26 +73,12 @@ def grade_submission(source_path: Path, submission_path: Path, zygote,
         outcomes, run_notes = runner.run(work.cells)
     finally:
         runner.close()
-    results = collect(parts, outcomes, cell_timeout)
-    return summarise(results, work.notes + run_notes, "graded", start, work.flags)
+    return SubmissionResult("graded", collect(parts, outcomes, cell_timeout), work.notes + run_notes,
+                            work.flags, seconds=round(time.perf_counter() - start, 2))
 
 
-def summarise(results: list[PartResult], notes: list[str], status: str, start: float,
-              flags: list[str] | None = None) -> dict:
-    return {
-        "status": status,
-        "flags": flags or [],
-        "parts": [r.to_dict() for r in results],
-        "score": sum(r.points for r in results if not r.manual),
-        "max_score": sum(r.max_points for r in results if not r.manual),
-        "manual_max": sum(r.max_points for r in results if r.manual),
-        "notes": notes,
-        "seconds": round(time.perf_counter() - start, 2),
-    }
-
-
-def child_main(source: str, submission: str, out: str, log: str, workdir: str, cell_timeout: float,
-               zygote, threads: int | None = None, memory_limit: int = MEMORY_LIMIT) -> None:
+def child_main(assignment: Assignment, submission: str, out: str, log: str, workdir: str, cell_timeout: float,
+               zygote: ZygoteAddress, threads: int | None = None, memory_limit: int = MEMORY_LIMIT) -> None:
     """Entry point of the batch grader's per-submission process (see autograder.batch.processes)."""
     os.setsid()
     os.chdir(workdir)
@@ -106,9 +90,9 @@ def child_main(source: str, submission: str, out: str, log: str, workdir: str, c
     if threads:
         import torch
         torch.set_num_threads(threads)
-    result = grade_submission(Path(source), Path(submission), zygote, cell_timeout, threads=threads,
+    result = grade_submission(assignment, Path(submission), zygote, cell_timeout, threads=threads,
                               workdir=os.path.join(workdir, "kernel"))
-    Path(out).write_text(json.dumps(result, indent=1))
+    Path(out).write_text(json.dumps(result.to_json(), indent=1))
 
 
 def limit_memory(limit_bytes: int = MEMORY_LIMIT) -> None:

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,8 +223,8 @@ class ZygoteAddress:
 class Zygote:
     """One zygote process per batch (see the module docstring); :meth:`connect` gives a kernel."""
 
-    def __init__(self, sandboxed: bool, preload: list[str] = (), threads: int | None = None,
-                 cgroups: bool = True, memory: int = MEMORY_LIMIT):
+    def __init__(self, *, sandboxed: bool, preload: Sequence[str] = (), threads: int | None = None,
+                 cgroups: bool = True, memory: int = MEMORY_LIMIT) -> None:
         self.sandboxed, self.memory, self.threads = sandboxed, memory, threads
         self.proc = None
         # kernels' cgroups (sandboxed grading only); without them, RLIMIT_NPROC and a watchdog

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.batch import grade_folder, source_notebook
+from autograder.batch import grade_folder
+from autograder.model import source_notebook
 from autograder.parts import is_solution_cell, nbgrader_meta, read_parts
 from autograder.release import assignments
 from liars import MODES, TAILORED, liar_notebook, liar_on, tailored_notebook

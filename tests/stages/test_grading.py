@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.batch import source_notebook
+from autograder.model import source_notebook
 from autograder.parts import is_solution_cell, nbgrader_meta
 from autograder.release import assignments
 from homework_batches import ROOT, batch, load_bugs, patched

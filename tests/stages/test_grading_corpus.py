@@ -36,7 +36,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.batch import grade_folder, source_notebook
+from autograder.batch import grade_folder
+from autograder.model import source_notebook
 from autograder.parts import is_solution_cell, is_test_cell, nbgrader_meta, read_parts
 from autograder.trusted.sandbox import SandboxUnavailable, Zygote
 
@@ -109,7 +110,7 @@ UNGRADABLE = {"not_a_notebook", "corrupt_json", "link_to_outside", "link_to_solu
 
 def _sandbox_works() -> bool:
     try:
-        Zygote(True).close()
+        Zygote(sandboxed=True).close()
         return True
     except SandboxUnavailable:
         return False

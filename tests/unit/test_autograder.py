@@ -206,7 +206,7 @@ def _run_cells(tmp_path, sources, cell_timeout=30.0, sandboxed=False, kinds=None
 
     kinds = kinds or ["solution"] * len(sources)
     cells = [Cell(i, kind, src, f"c{i}") for i, (kind, src) in enumerate(zip(kinds, sources))]
-    zygote = Zygote(sandboxed, [])
+    zygote = Zygote(sandboxed=sandboxed)
     try:
         runner = Runner(zygote.connect(workdir=str(tmp_path)), cell_timeout, set(student_names), set())
         try:

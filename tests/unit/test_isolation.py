@@ -76,7 +76,7 @@ def run(kernel, sources, timeout=60.0):
 @pytest.fixture(scope="module")
 def zygote():
     try:
-        z = Zygote(True, [])
+        z = Zygote(sandboxed=True)
     except SandboxUnavailable as err:
         pytest.fail(f"the sandbox is needed here: {err}")
     yield z
@@ -145,7 +145,7 @@ LIMIT = 384 << 20
 
 @pytest.fixture(scope="module", params=["cgroup", "watchdog"])
 def small_zygote(request):
-    z = Zygote(True, [], memory=LIMIT, cgroups=request.param == "cgroup")
+    z = Zygote(sandboxed=True, memory=LIMIT, cgroups=request.param == "cgroup")
     if request.param == "cgroup":
         assert z.cgroups is not None and "memory" in z.cgroups.controllers(), "no writable memory cgroup here"
     yield z
@@ -176,7 +176,7 @@ def test_a_kernel_past_its_memory_limit_is_stopped_and_its_neighbour_goes_on(sma
 def test_each_kernel_has_its_own_cgroup_with_the_three_limits(tmp_path):
     """On this machine (root, cgroups writable) a kernel's init process and what it forks sit in
     a group of their own: memory (with swap) at the limit, CPU quota = threads x period, pids.max."""
-    z = Zygote(True, [], memory=LIMIT)
+    z = Zygote(sandboxed=True, memory=LIMIT)
     try:
         assert z.cgroups is not None, "cgroups are writable here (root): they must be used"
         kernel = z.connect(threads=1)

@@ -11,6 +11,7 @@ from autograder.batch.feedback import render
 from autograder.batch.gradebook import export_csv
 from autograder.batch.ingest import Rejected
 from autograder.batch.outputs import clean, write_grades, write_report
+from autograder.model import PartResult, SubmissionResult
 
 from toy_assignment import grade, make_release, make_toy, submission
 
@@ -18,9 +19,7 @@ FORGERY = "ok\n  mallory [graded] 5/5\r\x1b[2K\x1b[1A\tfake\u2028\u2029\x85\u202
 
 
 def result(score=0.0, notes=(), flags=(), status="graded", message="msg"):
-    return {"status": status, "score": score, "max_score": 5.0, "notes": list(notes), "flags": list(flags),
-            "parts": [{"grade_id": "add_tests", "max_points": 5.0, "points": score, "status": "failed",
-                       "message": message, "manual": False}]}
+    return SubmissionResult(status, [PartResult("add_tests", 5.0, score, "failed", message)], list(notes), list(flags))
 
 
 def test_clean_escapes_every_control_character():

@@ -36,7 +36,7 @@ def double(x):
 
 
 def run(tmp_path, cells, student_names=("double",)):
-    zygote = Zygote(False, [])
+    zygote = Zygote(sandboxed=False)
     try:
         runner = Runner(zygote.connect(workdir=str(tmp_path)), 20.0, set(student_names), set())
         try:
