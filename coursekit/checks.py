@@ -14,6 +14,8 @@ import numbers
 
 import numpy as _np
 
+from .harness import is_kernel_object
+
 # Whether a failure may show the expected value (the grader turns it off while hidden tests run:
 # their expected values are the hidden tests' own).
 _show_expected = True
@@ -50,7 +52,7 @@ def to_float64(value, name: str) -> _np.ndarray:
         except Exception as err:  # noqa: BLE001 - any failure is the student's value
             raise AssertionError(f"{name} is a {type(value).__name__} that cannot be read as numbers ({err}).")
     if not isinstance(value, (_ndarray, numbers.Number, list, tuple)) and not type(value).__module__.startswith("numpy"):
-        kind = value.student_type() if hasattr(type(value), "student_type") else type(value).__name__
+        kind = value.student_type() if is_kernel_object(value) else type(value).__name__
         raise AssertionError(f"{name} should be a NumPy array (or a number), not a {kind}.")
     try:
         arr = _asarray(value, dtype=_float64).copy()

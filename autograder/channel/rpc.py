@@ -19,6 +19,7 @@ import time
 from . import wire
 
 
+COURSE_OPERATION = "course_op"  # the request that runs one of coursekit.harness.OPERATIONS in the kernel
 MALFORMED = "$malformed"  # the key under which receive() reports values that are not data
 
 

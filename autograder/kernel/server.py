@@ -118,7 +118,7 @@ class KernelPeer(rpc.Peer):
             return self.run_cell(str(values["source"]))
         if op == "ping":
             return True
-        if op == "course_op":
+        if op == rpc.COURSE_OPERATION:
             return self.student(course_op, str(header["name"]), values.get("args", []), values.get("kwargs", {}))
         return self.student(ACTIONS[op], header, values)
 
@@ -210,9 +210,10 @@ def course_op(name: str, args, kwargs):
     """One of the course's own protocol operations (:mod:`coursekit.harness`), run here."""
     from coursekit import harness
 
-    if name not in harness.KERNEL_OPERATIONS:
+    operation = harness.OPERATIONS.get(name)
+    if operation is None:
         raise ValueError(f"unknown course operation {name!r}")
-    return getattr(harness, name)(*args, **kwargs)
+    return operation(*args, **kwargs)
 
 
 def serve(sock: socket.socket, threads: int | None = None) -> int:

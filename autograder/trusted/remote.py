@@ -19,6 +19,9 @@ from __future__ import annotations
 import builtins
 import keyword
 import sys
+from typing import Any
+
+from coursekit.harness import KernelObject
 
 from ..channel import rpc, wire
 
@@ -93,6 +96,10 @@ class TrustedPeer(rpc.Peer):
         except (EOFError, OSError, wire.WireError) as err:
             raise KernelDied(str(err)) from None
 
+    def run_operation(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """One of :data:`coursekit.harness.OPERATIONS`, run in the kernel (the harness's :class:`Grader`)."""
+        return self.ask(rpc.COURSE_OPERATION, {"args": args, "kwargs": kwargs}, name=name)
+
     def handle(self, op: str, header: dict, values: dict):
         if op != "callback":
             raise PermissionError(f"the kernel may only call back, not {op!r}")
@@ -120,7 +127,7 @@ def _resolve_class(types: list[str]):
     return None
 
 
-class Remote:
+class Remote(KernelObject):
     """An object that lives in the student's kernel; every use is a request."""
 
     __slots__ = ("_peer", "_number", "_types", "_callable", "__weakref__")

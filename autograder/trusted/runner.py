@@ -109,7 +109,8 @@ class Runner:
         if not header.get("ready"):
             raise RuntimeError("the grading kernel did not start")
         from coursekit import harness, rules
-        harness.use_kernel(self.peer)
+        self._grading = contextlib.ExitStack()
+        self._grading.enter_context(harness.grading_with(self.peer))  # the course's operations run in the kernel
         rules.use_sources(*self.sources)  # rules read the submission's cells, never the kernel's word
 
     def run(self, cells: list[Cell]) -> tuple[dict[int, Outcome], list[str]]:
@@ -207,8 +208,8 @@ class Runner:
         self.alive = False
 
     def close(self) -> None:
-        from coursekit import harness, rules
-        harness.use_kernel(None)
+        from coursekit import rules
+        self._grading.close()
         rules.use_sources(None)
         if self.alive:
             try:
