@@ -48,8 +48,8 @@ def cmd_diff(args) -> int:
 
 def cmd_grade(args) -> int:
     from .batch import grade_folder
-    from .model import Assignment, AssignmentNotFound
     from .batch.gradebook import default_url
+    from .model import Assignment, AssignmentNotFound
     from .trusted.sandbox import SandboxUnavailable
 
     out = args.out or COURSE_ROOT / "grading" / args.assignment

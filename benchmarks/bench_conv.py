@@ -169,7 +169,7 @@ def run_layer(name: str, args) -> list[dict]:
         if method == "loops":
             # The loop version is timed within a budget: fewer repeats, or a smaller batch
             # whose time is scaled up (its cost grows about linearly with the batch).
-            first = time_calls(lambda: fn(x, w, b, stride, pad), 1, 0)[0]
+            first = time_calls(lambda: fn(x, w, b, stride, pad), 1, 0)[0]  # noqa: B023 - called at once
             if first * args.repeats > args.loops_budget:
                 repeats, warmup = max(1, int(args.loops_budget / first)), 0
                 note = f"{repeats} repeats only (budget {args.loops_budget:g} s)"
@@ -177,7 +177,8 @@ def run_layer(name: str, args) -> list[dict]:
                 xr, repeats = x[:1], max(3, int(args.loops_budget / (first / len(x))))
                 scale = float(len(x))
                 note = f"batch 1, times x{len(x)} (one full call exceeds the {args.loops_budget:g} s budget)"
-        record(method, time_calls(lambda: fn(xr, w, b, stride, pad), repeats, warmup), note, scale)
+        timed = time_calls(lambda: fn(xr, w, b, stride, pad), repeats, warmup)  # noqa: B023 - called at once
+        record(method, timed, note, scale)
     return rows
 
 

@@ -14,19 +14,17 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from autograder.batch import grade_folder
-from autograder.model import source_notebook  # noqa: E402
-from autograder.parts import is_solution_cell, nbgrader_meta  # noqa: E402
+from autograder.model import release_notebook, source_notebook
+from autograder.parts import is_solution_cell, nbgrader_meta
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def solution_code(source_nb) -> dict[str, str]:
@@ -35,7 +33,8 @@ def solution_code(source_nb) -> dict[str, str]:
 
 def make_class(assignment: str, n: int, folder: Path) -> None:
     source_nb = nbformat.read(source_notebook(assignment), as_version=4)
-    (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
+    release_path = release_notebook(assignment)
+    assert release_path is not None, f"no release of {assignment} in exercises/ (make release)"
     code = solution_code(source_nb)
     spec = importlib.util.spec_from_file_location("bugs", ROOT / "tests" / "buggy" / f"{assignment}.py")
     bugs_module = importlib.util.module_from_spec(spec)

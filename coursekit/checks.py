@@ -50,14 +50,14 @@ def to_float64(value, name: str) -> _np.ndarray:
         try:
             value = value.detach().cpu().double().numpy()
         except Exception as err:  # noqa: BLE001 - any failure is the student's value
-            raise AssertionError(f"{name} is a {type(value).__name__} that cannot be read as numbers ({err}).")
+            raise AssertionError(f"{name} is a {type(value).__name__} that cannot be read as numbers ({err}).") from None
     if not isinstance(value, (_ndarray, numbers.Number, list, tuple)) and not type(value).__module__.startswith("numpy"):
         kind = value.student_type() if is_kernel_object(value) else type(value).__name__
         raise AssertionError(f"{name} should be a NumPy array (or a number), not a {kind}.")
     try:
         arr = _asarray(value, dtype=_float64).copy()
     except (TypeError, ValueError) as err:
-        raise AssertionError(f"{name} cannot be converted to an array of numbers ({err}).")
+        raise AssertionError(f"{name} cannot be converted to an array of numbers ({err}).") from None
     if type(arr) is not _ndarray:
         raise AssertionError(f"{name} should be a plain NumPy array.")
     return arr

@@ -335,8 +335,8 @@ def load_photo(name: str = "grace_hopper.jpg", grey: bool = True) -> np.ndarray:
     import matplotlib.image
 
     try:
-        with matplotlib.cbook.get_sample_data(name) as fh:
-            img = matplotlib.image.imread(fh, format=Path(name).suffix.lstrip("."))
+        with matplotlib.cbook.get_sample_data(name) as fh:  # type: ignore[union-attr]
+            img = matplotlib.image.imread(fh, format=Path(name).suffix.lstrip("."))  # type: ignore[arg-type]
     except (OSError, ValueError) as err:
         raise DataError(f"matplotlib's sample image {name!r} is missing ({err}): "
                         "reinstall matplotlib with `pip install --force-reinstall matplotlib`.") from err

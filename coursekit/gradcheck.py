@@ -10,7 +10,7 @@ swamps the truncation error for any useful ``h``.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

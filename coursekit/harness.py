@@ -168,7 +168,7 @@ def forward_backward(module, *inputs, grad_output=None):
     out = module(*xs)
     g = torch.ones_like(out) if grad_output is None else torch.as_tensor(np.asarray(grad_output), dtype=out.dtype)
     out.backward(g)
-    as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()  # noqa: E731
+    as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()
     return {"output": as64(out), "input_grads": [as64(x.grad) for x in xs],
             "param_grads": {n: as64(p.grad) for n, p in module.named_parameters()}}
 
@@ -207,8 +207,8 @@ def forward_backward_graph(module, *inputs, grad_output=None):
     for p in module.parameters():
         p.grad = None
     out = module(*xs)
-    as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()  # noqa: E731
-    result = {"output": None, "output_type": type(out).__name__, "requires_grad": False, "nodes": [],
+    as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()
+    result: dict[str, Any] = {"output": None, "output_type": type(out).__name__, "requires_grad": False, "nodes": [],
               "input_grads": [None] * len(xs), "param_grads": {n: None for n, _ in module.named_parameters()}}
     if not isinstance(out, torch.Tensor):
         return result
@@ -240,14 +240,14 @@ def call_in_place(func, *args, reader=None, target=None):
     (argument positions), the function ``args[reader]`` is called, each time ``func`` calls it, on
     ``args[target]`` itself, the caller's object, whatever ``func`` passes: it sees exactly the
     changes ``func`` makes to that object. When grading, the call runs in the student's kernel."""
-    args = list(args)
+    values = list(args)
     if reader is not None:
-        inner, shared = args[reader], args[target]
-        args[reader] = lambda *_, **__: inner(shared)
-    result = func(*args)
+        inner, shared = values[reader], values[target]
+        values[reader] = lambda *_, **__: inner(shared)
+    result = func(*values)
     if reader is not None:
-        args[reader] = inner
-    return {"result": result, "args": args}
+        values[reader] = inner
+    return {"result": result, "args": values}
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,7 +371,7 @@ def call_watching(module, func, *args, **kwargs):
 
     import torch
 
-    record = {"forwards": [], "backward": 0, "accumulated": 0}
+    record: dict[str, Any] = {"forwards": [], "backward": 0, "accumulated": 0}
 
     def before_forward(mod, inputs):
         try:

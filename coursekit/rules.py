@@ -96,11 +96,11 @@ def bound_names(tree: ast.Module, imports: bool = False) -> set[str]:
     return names
 
 
-def used_names(tree: ast.Module) -> set[str]:
+def used_names(tree: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def import_aliases(tree: ast.Module) -> dict[str, str]:
+def import_aliases(tree: ast.AST) -> dict[str, str]:
     """``{local name: dotted module path}`` of every import in ``tree`` (at any depth)."""
     aliases: dict[str, str] = {}
     for node in ast.walk(tree):
@@ -127,13 +127,13 @@ def _dotted(node: ast.AST) -> list[str] | None:
     return None
 
 
-def _docstrings(tree: ast.Module) -> set[int]:
+def _docstrings(tree: ast.AST) -> set[int]:
     """ids of the string constants that stand alone as statements (docstrings): no code reads them."""
     return {id(node.value) for node in ast.walk(tree)
             if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)}
 
 
-def references(tree: ast.Module, aliases: dict[str, str]) -> list[tuple[str, int]]:
+def references(tree: ast.AST, aliases: dict[str, str]) -> list[tuple[str, int]]:
     """Every dotted name ``tree`` reads, with import aliases resolved (``np.correlate`` ->
     ``numpy.correlate``), its imports, and every string constant but docstrings (quoted); with
     line numbers. A star import reads as ``import *``."""

@@ -124,9 +124,9 @@ def grade_folder(assignment: str | Assignment, submissions: Path, out_dir: Path,
                 gradebook.record(student, r)
         start_forkserver(preload, threads)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(grade_in_child, assignment, s, cell_timeout, hard_timeout,
-                                   zygote.address(), threads): s
-                       for s in todo}
+            address = zygote.address() if zygote is not None else None
+            futures = {pool.submit(grade_in_child, assignment, s, cell_timeout, hard_timeout, address, threads): s
+                       for s in todo if address is not None}
             for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {name}",
                             unit="notebook", disable=not progress):
                 student = futures[fut].student

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..defaults import MAX_BYTES
+
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
 SKIPPED = (".ipynb_checkpoints", "__MACOSX")
 
@@ -82,7 +83,7 @@ def read_submission(root: Path, rel: str | Path, max_bytes: int = MAX_BYTES) -> 
     try:
         dirfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as err:
-        raise Unreadable(f"could not be read ({os.strerror(err.errno)})") from None
+        raise Unreadable(f"could not be read ({os.strerror(err.errno or 0)})") from None
     try:
         for name in parts[:-1]:
             fd = os.open(name, flags | os.O_DIRECTORY, dir_fd=dirfd)
@@ -104,7 +105,7 @@ def read_submission(root: Path, rel: str | Path, max_bytes: int = MAX_BYTES) -> 
     except OSError as err:
         if err.errno in (errno.ELOOP, errno.ENOTDIR):
             raise Unreadable("has a symbolic link in its path: not followed") from None
-        raise Unreadable(f"could not be read ({os.strerror(err.errno)})") from None
+        raise Unreadable(f"could not be read ({os.strerror(err.errno or 0)})") from None
     finally:
         os.close(dirfd)
     if size > max_bytes:
@@ -124,7 +125,7 @@ def _walk(root: Path, rel: str, entry: _Entry) -> None:
         with os.scandir(root / rel) as it:
             items = sorted(it, key=lambda e: e.name)
     except OSError as err:
-        entry.notes.append(f"{rel}/ could not be read ({os.strerror(err.errno)})")
+        entry.notes.append(f"{rel}/ could not be read ({os.strerror(err.errno or 0)})")
         return
     for item in items:
         if item.name.startswith(".") or item.name in SKIPPED:

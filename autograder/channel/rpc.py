@@ -18,7 +18,6 @@ import time
 
 from . import wire
 
-
 COURSE_OPERATION = "course_op"  # the request that runs one of coursekit.harness.OPERATIONS in the kernel
 MALFORMED = "$malformed"  # the key under which receive() reports values that are not data
 
@@ -123,7 +122,7 @@ class Peer:
         """Answer one request of the other side."""
         try:
             result = self.handle(str(header.get("op")), header, values)
-        except BaseException as err:  # noqa: BLE001 - every failure goes back as a reply
+        except BaseException as err:
             if isinstance(err, Deadline):
                 raise
             self.send({"re": header.get("id"), "err": describe(err)})
@@ -141,6 +140,6 @@ def describe(error: BaseException) -> list[str]:
     """[exception name, message] of ``error``, whatever its ``__str__`` does."""
     try:
         message = str(error)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - an exception whose str() raises is still described
         message = "(the exception's message could not be printed)"
     return [type(error).__name__, message[:4000]]

@@ -28,7 +28,8 @@ import json
 import math
 import socket
 import struct
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -167,7 +168,7 @@ class _Encoder:
             return {"$set": items}
         return items
 
-    def array(self, arr: np.ndarray, tag: str):
+    def array(self, arr: np.ndarray, tag: str) -> dict[str, Any]:
         self.blobs.append(arr.tobytes(order="C"))
         return {tag: len(self.blobs) - 1, "dtype": arr.dtype.name, "shape": list(arr.shape)}
 
@@ -178,7 +179,7 @@ class _Encoder:
             raise WireError(f"tensor of dtype {dtype}")
         data = t.detach()
         if data.device.type == "meta":
-            out = {"$meta": list(data.shape), "tdtype": dtype}
+            out: dict[str, Any] = {"$meta": list(data.shape), "tdtype": dtype}
         else:
             data = data.cpu()
             if dtype == "bfloat16":

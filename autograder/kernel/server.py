@@ -73,7 +73,7 @@ def _exception(err: rpc.RemoteError) -> BaseException:
     if isinstance(cls, type) and issubclass(cls, Exception):
         try:
             return cls(err.evalue)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a class that cannot be built from a message falls back
             pass
     return RuntimeError(f"{err.ename}: {err.evalue}")
 
@@ -230,7 +230,7 @@ def serve(sock: socket.socket, threads: int | None = None) -> int:
     config = Config()
     config.HistoryManager.enabled = False
     shell = InteractiveShell.instance(config=config)
-    shell.ask_exit = lambda: setattr(shell, "exit_now", True)  # exit() ends the kernel, as in Jupyter
+    shell.ask_exit = lambda: setattr(shell, "exit_now", True)  # type: ignore[attr-defined]  # exit() ends the kernel, as in Jupyter
     peer = KernelPeer(sock, shell)
 
     def interrupt(signum, frame):  # only student code is interrupted

@@ -37,6 +37,7 @@ import signal
 import socket
 import sys
 import traceback
+from collections.abc import Sequence
 
 from ..defaults import MEMORY_LIMIT, SCRATCH_BYTES
 
@@ -89,7 +90,7 @@ def drop_privileges() -> None:
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def isolate(scratch_bytes: int, keep: list[str] = ()) -> None:
+def isolate(scratch_bytes: int, keep: Sequence[str] = ()) -> None:
     """Give this (single-threaded, just forked) process its own namespaces and private, bounded
     temporary storage. Children it forks next are in the new PID namespace.
 
@@ -253,7 +254,7 @@ def main(argv=None) -> int:
             code = EXIT_SETUP_FAILED
             try:
                 code = _submission(conn, listener, args.isolate)
-            except BaseException:  # noqa: BLE001
+            except BaseException:  # noqa: BLE001 - a forked child never unwinds into the zygote's loop
                 traceback.print_exc()
             finally:
                 sys.stderr.flush()

@@ -185,7 +185,9 @@ class KernelGroup:
         self.cgroups, self.folders, self.applied = cgroups, {}, set()
         made: set[Path] = set()
         for controller in cgroups.controllers():
-            folder = cgroups.parent(controller) / name
+            parent = cgroups.parent(controller)
+            assert parent is not None  # controllers() are those with a parent
+            folder = parent / name
             if folder not in made:
                 try:
                     folder.mkdir()
@@ -268,7 +270,7 @@ def sweep(cgroups: Cgroups | None, prefix: str) -> None:
     """Remove groups named ``prefix*`` left by grading processes that were killed."""
     if cgroups is None:
         return
-    for parent in {cgroups.parent(c) for c in cgroups.controllers()}:
+    for parent in {p for c in cgroups.controllers() if (p := cgroups.parent(c)) is not None}:
         for folder in parent.glob(prefix + "*"):
             remove_group(folder)
 

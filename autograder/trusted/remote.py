@@ -29,7 +29,7 @@ from ..channel import rpc, wire
 #: ``hasattr`` behave as with a local object (any other name gets a class of its own)
 _BUILTIN_ERRORS = {name for name in dir(builtins)
                    if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), Exception)}
-_ERROR_CLASSES: dict[str, type] = {}
+_ERROR_CLASSES: dict[str, type[rpc.RemoteError]] = {}
 
 
 class KernelDied(BaseException):
@@ -141,7 +141,7 @@ class Remote(KernelObject):
     def _ask(self, op: str, values: dict | None = None, **fields):
         return self._peer.ask(op, {"obj": self, **(values or {})}, **fields)
 
-    @property
+    @property  # type: ignore[misc]
     def __class__(self):
         return _resolve_class(self._types) or Remote
 
@@ -299,8 +299,13 @@ class TestNamespace(dict):
 def is_data(value) -> bool:
     """Does ``value`` travel as plain data (no reference to an object of this process)?"""
     found = []
+
+    def reference(obj: object) -> dict[str, int]:
+        found.append(obj)
+        return {"$cb": 0}
+
     try:
-        wire.encode(value, [], lambda obj: found.append(obj) or {"$cb": 0})
+        wire.encode(value, [], reference)
     except wire.WireError:
         return False
     return not found

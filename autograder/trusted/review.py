@@ -56,7 +56,7 @@ def scan(code: str) -> list[str]:
         return []  # magics or broken code: running it will tell
     flags = []
     for node in ast.walk(tree):
-        targets = []
+        targets: list[ast.expr] = []
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for target in targets:

@@ -35,7 +35,6 @@ from ..defaults import INTERRUPT_GRACE, MESSAGE_LIMIT, OUTPUT_TAIL, START_LIMIT
 from ..model import Cell, Outcome, PartResult
 from .remote import KernelDied, TestNamespace, TrustedPeer, from_kernel
 
-
 _HIDDEN = re.compile(r"^### (BEGIN|END) HIDDEN TESTS[^\n]*$", re.M)
 
 
@@ -178,7 +177,8 @@ class Runner:
             self._died(notes)
         except BaseException as err:  # noqa: BLE001 - a failing test is an outcome, not a crash
             outcome.completed = True
-            outcome.error = tuple(rpc.describe(err))
+            ename, evalue = rpc.describe(err)
+            outcome.error = (ename, evalue)
             outcome.hidden_input = hidden and from_kernel(err)
         finally:
             self.ns.mirror = False
@@ -195,7 +195,7 @@ class Runner:
         try:
             with _Alarm(self.peer, time.monotonic() + INTERRUPT_GRACE):
                 self.peer.ask("ping")
-        except (rpc.Deadline, KernelDied, Exception):  # noqa: BLE001
+        except (rpc.Deadline, KernelDied, Exception):  # noqa: BLE001 - no answer, whatever the cause: kill it
             notes.append(f"a cell ran past {self.cell_timeout:g} s and could not be interrupted; "
                          "parts that had not run yet score 0")
             self.kernel.kill()

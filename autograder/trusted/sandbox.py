@@ -36,16 +36,14 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import COURSE_ROOT
 from ..defaults import MAX_PROCESSES, MEMORY_LIMIT, SCRATCH_BYTES, START_LIMIT, THREAD_VARIABLES
 from . import limits
-
-from .. import COURSE_ROOT
 
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd",
              "group", "hosts", "fonts", "mime.types", "ssl/certs", "alternatives", "matplotlibrc")
@@ -124,6 +122,8 @@ class KernelProcess:
                 os.killpg(self.init_pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
+        if self.pidfd is None:
+            return
         try:
             signal.pidfd_send_signal(self.pidfd, sig)
         except (ProcessLookupError, OSError):
@@ -168,7 +168,7 @@ class ZygoteAddress:
     memory: int = MEMORY_LIMIT
     events: str | None = None
 
-    def with_events(self, events: str) -> "ZygoteAddress":
+    def with_events(self, events: str) -> ZygoteAddress:
         return dataclasses.replace(self, events=events)
 
     def connect(self, threads: int | None = None, memory: int | None = None,
@@ -226,7 +226,7 @@ class Zygote:
     def __init__(self, *, sandboxed: bool, preload: Sequence[str] = (), threads: int | None = None,
                  cgroups: bool = True, memory: int = MEMORY_LIMIT) -> None:
         self.sandboxed, self.memory, self.threads = sandboxed, memory, threads
-        self.proc = None
+        self.proc: subprocess.Popen[bytes] | None = None
         # kernels' cgroups (sandboxed grading only); without them, RLIMIT_NPROC and a watchdog
         self.cgroups = limits.discover() if sandboxed and cgroups else None
         self.token = f"autograder-{uuid.uuid4().hex[:8]}-"
@@ -237,7 +237,7 @@ class Zygote:
             self.close()  # no folder or process outlives a zygote that could not start
             raise
 
-    def _start(self, preload: list[str], threads: int | None) -> None:
+    def _start(self, preload: Sequence[str], threads: int | None) -> None:
         os.chmod(self.dir, 0o700)
         self.address_path = os.path.join(self.dir, "zygote.sock")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:  # the zygote inherits it
@@ -257,16 +257,18 @@ class Zygote:
                 cmd = [python, *args]
             self.log = os.path.join(self.dir, "zygote-stderr.txt")
             with open(self.log, "wb") as log:
-                self.proc = subprocess.Popen(cmd, pass_fds=[listener.fileno()], stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.PIPE, stderr=log, env=env,
-                                             cwd=self.dir, start_new_session=True)
-        line = self.proc.stdout.readline()
+                self.proc = proc = subprocess.Popen(cmd, pass_fds=[listener.fileno()], stdin=subprocess.DEVNULL,
+                                                    stdout=subprocess.PIPE, stderr=log, env=env,
+                                                    cwd=self.dir, start_new_session=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
         if b"zygote ready" not in line:
-            self.proc.wait(timeout=START_LIMIT) if self.proc.poll() is None else None
+            if proc.poll() is None:
+                proc.wait(timeout=START_LIMIT)
             err = Path(self.log).read_text(errors="replace")[-2000:]
             raise SandboxUnavailable(f"the kernel sandbox did not start ({err.strip()[-500:] or 'no output'})")
 
-    def address(self) -> "ZygoteAddress":
+    def address(self) -> ZygoteAddress:
         """What a (forked) grading process needs to get kernels from this zygote."""
         return ZygoteAddress(self.address_path, self.sandboxed, self.cgroups, self.token, self.memory)
 
@@ -274,12 +276,13 @@ class Zygote:
         return self.address().connect(**kwargs)
 
     def close(self) -> None:
-        if getattr(self, "proc", None) is not None and self.proc.poll() is None:
+        proc = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.proc.wait()
+            proc.wait()
         limits.sweep(getattr(self, "cgroups", None), getattr(self, "token", "-"))  # groups of killed graders
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -173,7 +173,7 @@ def corr_matrix(kernel, input_shape, mode: str = "valid") -> np.ndarray:
     response to the ``n``-th unit impulse, which is how it is built.
     """
     kernel = np.asarray(kernel)
-    shape = (int(input_shape),) if np.isscalar(input_shape) else tuple(int(s) for s in input_shape)
+    shape = (int(input_shape),) if np.isscalar(input_shape) else tuple(int(s) for s in input_shape)  # type: ignore[arg-type]
     if kernel.ndim not in (1, 2) or len(shape) != kernel.ndim:
         raise ValueError(f"kernel {kernel.shape} and input shape {shape} must both be 1-D or both 2-D")
     size = int(np.prod(shape))

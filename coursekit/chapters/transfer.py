@@ -104,6 +104,7 @@ def saliency_map(model: nn.Module, image, target: int, device="cpu") -> np.ndarr
     model.eval()
     x = as_batch(np.asarray(image)[None], device).requires_grad_(True)
     model(x)[0, target].backward()
+    assert x.grad is not None
     return x.grad[0, 0].abs().cpu().numpy()
 
 
@@ -161,7 +162,7 @@ def receptive_field(layers) -> tuple[int, int, int]:
     return size, jump, start
 
 
-def top_units(maps: np.ndarray, k: int) -> list[tuple[int, int, int]]:
+def top_units(maps: np.ndarray, k: int) -> list[tuple[int, ...]]:
     """The ``k`` largest entries of ``(N, H, W)`` maps as ``(n, i, j)``, largest first."""
     flat = np.argsort(maps.ravel(), kind="stable")[::-1][:k]
     return [tuple(int(v) for v in np.unravel_index(f, maps.shape)) for f in flat]

@@ -13,12 +13,12 @@ import json
 from pathlib import Path
 
 import nbformat
+from liars import MODES, TAILORED, liar_notebook, liar_on, tailored_notebook
 
 from autograder.batch import grade_folder
 from autograder.model import source_notebook
 from autograder.parts import is_solution_cell, nbgrader_meta, read_parts
 from autograder.release import assignments
-from liars import MODES, TAILORED, liar_notebook, liar_on, tailored_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 # Seconds per cell: ten times the slowest cell of the assignment's solution here, at least 20 (the
@@ -33,6 +33,7 @@ LIAR_CHECK = "hw2_convolution"   # its batch also grades the solution with a lia
 def load_bugs(assignment: str) -> list[dict]:
     path = ROOT / "tests" / "buggy" / f"{assignment}.py"
     spec = importlib.util.spec_from_file_location(f"buggy_{assignment}", path)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.BUGS

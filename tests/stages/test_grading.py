@@ -27,11 +27,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from homework_batches import ROOT, batch, load_bugs, patched
 
 from autograder.model import source_notebook
 from autograder.parts import is_solution_cell, nbgrader_meta
 from autograder.release import assignments
-from homework_batches import ROOT, batch, load_bugs, patched
 
 
 @pytest.fixture(params=assignments())
@@ -50,7 +50,7 @@ def test_every_submission_gets_a_grade_and_the_exit_code_says_so(graded):
     assert all(r["status"] == "graded" for r in graded["results"].values())
     replaced = {s: n for s, r in graded["results"].items() for n in r["notes"] if "graded again" in n}
     if replaced:  # the grade is sound (a new process gave it); the event must not go unseen
-        warnings.warn(f"{graded['assignment']}: grading process replaced for {replaced}")
+        warnings.warn(f"{graded['assignment']}: grading process replaced for {replaced}", stacklevel=2)
 
 
 def test_solution_scores_full_marks(graded):

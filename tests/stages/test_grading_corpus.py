@@ -628,7 +628,7 @@ def test_entries_that_are_no_student_id_are_named_escaped_and_never_graded(grade
     """A formula, a newline that would forge another student's line, an ANSI escape that would hide
     its own, a comma that would split a CSV row: none is graded, each is named (escaped) in the report."""
     report = (graded_class["out"] / "report.txt").read_text()
-    for name, shown in REJECTED.items():
+    for shown in REJECTED.values():
         assert f'  - entry "{shown}.ipynb": not a valid student id' in report, shown
     assert not any(name in json.dumps(r) for name in REJECTED for r in graded_class["results"].values())
     assert not list((graded_class["out"] / "feedback").glob("*[,\n\x1b=+]*"))

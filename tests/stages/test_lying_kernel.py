@@ -7,10 +7,10 @@ every auto-graded part must score 0 under every liar. (Written answers await a p
 are not auto-graded.)
 """
 import pytest
-
-from autograder.release import assignments
 from homework_batches import LIAR_CHECK, batch
 from liars import MODES, TAILORED
+
+from autograder.release import assignments
 
 
 @pytest.fixture(params=assignments())

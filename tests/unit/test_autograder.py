@@ -8,12 +8,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from toy_assignment import TEST_ADD, grade, make_toy, submission
 
 from autograder.batch import grade_folder
-from autograder.trusted.runner import explain
 from autograder.parts import read_parts
-
-from toy_assignment import TEST_ADD, grade, make_toy, submission  # noqa: E402
+from autograder.trusted.runner import explain
 
 
 @pytest.fixture

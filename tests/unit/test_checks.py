@@ -91,7 +91,7 @@ def test_a_float32_wrong_scalar_is_named():
     reference = float(np.sum(terms.astype(np.float64))) / terms.size
     wrong_in_test = np.sum(terms)  # forgot to divide by N: float32, pairwise summation
     wrong_of_student = np.cumsum(terms)[-1]  # the same mistake, float32, summed in order
-    assert checks.rel_error(np.float64(wrong_of_student), np.float64(wrong_in_test)) > 1e-6
+    assert checks.rel_error(np.asarray(wrong_of_student, np.float64), np.asarray(wrong_in_test, np.float64)) > 1e-6
     with pytest.raises(AssertionError, match="divide by N"):
         checks.check_scalar(wrong_of_student, reference, "loss", mistakes=[(wrong_in_test, "divide by N")])
 

@@ -53,7 +53,7 @@ def course_imports() -> list[str]:
     from IPython.core.inputtransformer2 import TransformerManager
 
     transform = TransformerManager().transform_cell
-    found = {}
+    found: dict = {}
     for nb in [*sorted((ROOT / "book").glob("*.ipynb")), *sorted((ROOT / "exercises").glob("*/*.ipynb"))]:
         for cell in code_cells(nb):
             for node in ast.walk(ast.parse(transform(cell.source))):

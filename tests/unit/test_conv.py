@@ -5,8 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from coursekit.chapters.conv import (MODES, conv1d, conv2d, corr1d, corr2d, corr_matrix, output_length,
-                            pad_widths)
+from coursekit.chapters.conv import MODES, conv1d, conv2d, corr1d, corr2d, corr_matrix, output_length, pad_widths
 
 # PyTorch warns that padding="same" with an even kernel copies the input; that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")

@@ -25,6 +25,7 @@ def test_numerical_gradient_matches_autograd_on_a_nonlinear_function():
     before = x.copy()
     num = numerical_gradient(f, x)
     np.testing.assert_array_equal(x, before)  # x restored
+    assert t.grad is not None
     assert rel_error(num, t.grad.numpy()) < 1e-8
 
 

@@ -7,17 +7,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
-
 from nbgrader.api import Gradebook
-
-from autograder.batch.gradebook import ensure_alembic_on_path, export_csv, normalise_url
-
 from toy_assignment import grade, make_toy, submission
 
-import nbformat
+from autograder.batch.gradebook import ensure_alembic_on_path, export_csv, normalise_url
 
 
 def free_port() -> int:

@@ -6,13 +6,12 @@ import signal
 import tempfile
 import threading
 import time
-
-import psutil
-
 from concurrent.futures import ThreadPoolExecutor
 
-from autograder.batch.processes import exit_description, run_child
+import psutil
 from toy_assignment import grade, make_toy, submission
+
+from autograder.batch.processes import exit_description, run_child
 
 SLOW_ADD = "    import time\n    time.sleep(1.5)\n    return a + b"
 
@@ -22,7 +21,8 @@ class GradingProcessKiller(threading.Thread):
 
     def __init__(self, times: int):
         super().__init__(daemon=True)
-        self.times, self.killed, self.stop = times, [], threading.Event()
+        self.times, self.stop = times, threading.Event()
+        self.killed: list[int] = []
         self.prefix = os.path.join(os.path.realpath(tempfile.gettempdir()), "autograde-child-")
 
     def run(self):

@@ -30,6 +30,7 @@ def test_forward_backward_matches_autograd():
     out = layer(xt)
     out.backward(torch.tensor(g))
     assert np.allclose(got["output"], out.detach().numpy())
+    assert xt.grad is not None and layer.weight.grad is not None
     assert np.allclose(got["input_grads"][0], xt.grad.numpy())
     assert np.allclose(got["param_grads"]["weight"], layer.weight.grad.numpy())
 

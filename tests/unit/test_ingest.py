@@ -9,11 +9,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from toy_assignment import make_toy, submission
 
 from autograder.batch import grade_folder
 from autograder.batch.ingest import Unreadable, find_submissions, read_submission
-
-from toy_assignment import make_toy, submission
 
 
 @pytest.fixture

@@ -6,17 +6,16 @@ children or shared memory are stopped (with a cgroup, and with the watchdog that
 it where cgroups are not writable) while a neighbour goes on; each kernel's cgroup carries
 the memory, CPU and process limits; the cgroup v2 set-up is checked on a model of the tree.
 """
-import errno
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from autograder.trusted import limits
-from autograder.model import Cell
-from autograder.trusted.runner import Runner
 from autograder.defaults import MAX_PROCESSES
+from autograder.model import Cell
+from autograder.trusted import limits
+from autograder.trusted.runner import Runner
 from autograder.trusted.sandbox import SandboxUnavailable, Zygote
 
 MARK = f"planted-by-kernel-a-{os.getpid()}"
@@ -228,7 +227,12 @@ def test_cgroup_v2_uses_the_graders_own_delegated_cgroup(tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "PROC", tmp_path / "proc")
     written = []
     write = limits._write
-    monkeypatch.setattr(limits, "_write", lambda path, value: written.append((path.name, value)) or write(path, value))
+
+    def recording(path, value):
+        written.append((path.name, value))
+        return write(path, value)
+
+    monkeypatch.setattr(limits, "_write", recording)
     found = limits.discover()
     assert found == limits.Cgroups(2, tuple((c, str(own)) for c in ("memory", "cpu", "pids")))
     assert [v for name, v in written if name == "cgroup.subtree_control"] == ["+memory", "+cpu", "+pids"]

@@ -6,14 +6,13 @@ import re
 
 import nbformat
 import pytest
+from toy_assignment import grade, make_release, make_toy, submission
 
 from autograder.batch.feedback import render
 from autograder.batch.gradebook import export_csv
 from autograder.batch.ingest import Rejected
 from autograder.batch.outputs import clean, write_grades, write_report
 from autograder.model import PartResult, SubmissionResult
-
-from toy_assignment import grade, make_release, make_toy, submission
 
 FORGERY = "ok\n  mallory [graded] 5/5\r\x1b[2K\x1b[1A\tfake\u2028\u2029\x85\u202e end"
 

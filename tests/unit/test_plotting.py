@@ -2,9 +2,9 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from coursekit.plotting import draw_block  # noqa: E402
+from coursekit.plotting import draw_block
 
 
 def texts(ax):

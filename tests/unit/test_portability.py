@@ -49,7 +49,7 @@ def probe_all(variants: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def results():
-    variants = {"default": {}}
+    variants: dict[str, dict[str, str]] = {"default": {}}
     variants.update({k: {k: v} for k, v in run_tests.PORTABILITY.items()})
     return probe_all(variants)
 

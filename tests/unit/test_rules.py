@@ -75,18 +75,18 @@ def test_in_a_notebook_the_cells_ipython_ran_are_read(monkeypatch):
     import numpy
 
     main = types.ModuleType("__main__")
-    main.np = numpy
+    vars(main)["np"] = numpy
     for name, source in (("<cell-1>", "def _slide(x, w):\n    return np.correlate(x, w)\n"),
                          ("<cell-2>", "def corr1d(x, w):\n    return _slide(x, w)\n"),
                          ("<cell-3>", HONEST.replace("corr1d", "good"))):
         linecache.cache[name] = (len(source), None, source.splitlines(True), name)
-        exec(compile(source, name, "exec"), vars(main))
+        exec(compile(source, name, "exec"), vars(main))  # noqa: S102 - the test's own notebook cells
     monkeypatch.setitem(sys.modules, "__main__", main)
     rules.use_sources(None)
     with pytest.raises(AssertionError, match="numpy.correlate"):
         rules.forbid("corr1d", RULE, "no")
     rules.forbid("good", RULE, "no")
-    main.numerical_gradient = numpy.gradient   # bound by an import: its module tells
+    vars(main)["numerical_gradient"] = numpy.gradient   # bound by an import: its module tells
     with pytest.raises(AssertionError, match="imported rather than written"):
         rules.forbid("numerical_gradient", ["numpy.gradient"], "no")
 
@@ -157,11 +157,11 @@ def test_in_a_notebook_a_helper_of_a_read_only_cell_is_read_alone(monkeypatch):
     import numpy
 
     main = types.ModuleType("__main__")
-    main.np = numpy
+    vars(main)["np"] = numpy
     for name, source in (("<setup>", "import torch\n\ndef as_pair(v):\n    return (v, v) if isinstance(v, int) else tuple(v)\n"),
                          ("<part>", "def pool(x, size):\n    h, w = as_pair(size)\n    return x[::h, ::w]\n")):
         linecache.cache[name] = (len(source), None, source.splitlines(True), name)
-        exec(compile(source.replace("import torch\n", ""), name, "exec"), vars(main))
+        exec(compile(source.replace("import torch\n", ""), name, "exec"), vars(main))  # noqa: S102 - the test's own cells
     monkeypatch.setitem(sys.modules, "__main__", main)
     rules.use_sources(None)
     rules.forbid("pool", RULE, "no")

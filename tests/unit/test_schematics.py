@@ -2,11 +2,11 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from coursekit.chapters.schematics import draw_filter_depth, draw_im2col, draw_stride_padding, patch_matrix  # noqa: E402
+from coursekit.chapters.schematics import draw_filter_depth, draw_im2col, draw_stride_padding, patch_matrix
 
 
 def _count(fig, gid):

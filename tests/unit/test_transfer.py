@@ -1,6 +1,8 @@
 """coursekit.chapters.transfer: the network's shapes, the training loop, frozen features, the saliency
 and occlusion maps against hand-computed cases, receptive fields, ranks, the contrastive loss
 and one-shot episodes."""
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -45,7 +47,7 @@ def test_train_steps_counts_steps_is_reproducible_and_learns():
 
 def test_train_steps_frozen_group_does_not_move():
     torch.manual_seed(0)
-    net = transfer.small_convnet(outputs=3)
+    net: Any = transfer.small_convnet(outputs=3)
     before = net[0].weight.detach().clone()
     for p in net[:7].parameters():
         p.requires_grad_(False)
@@ -67,7 +69,7 @@ def test_fit_linear_separates_separable_features():
 
 def test_saliency_of_a_linear_model_is_its_weights():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(4 * 4, 3))
+    model: Any = nn.Sequential(nn.Flatten(), nn.Linear(4 * 4, 3))
     image = np.random.default_rng(0).random((4, 4)).astype(np.float32)
     sal = transfer.saliency_map(model, image, target=2)
     assert sal.shape == (4, 4)
@@ -111,6 +113,7 @@ def test_receptive_field_of_the_chapter_network_matches_autograd():
     x = torch.rand(1, 1, 28, 28, requires_grad=True)
     i, j = 6, 9
     net[:5](x)[0, 0, i, j].backward()
+    assert x.grad is not None
     rows, cols = np.nonzero(x.grad[0, 0].numpy())
     # the gradient is zero outside the window (inside, max-pooling picks one pixel of four)
     assert rows.min() >= start + i * jump and rows.max() <= start + i * jump + size - 1
@@ -134,7 +137,7 @@ def test_contrastive_loss_by_hand():
     assert float(transfer.contrastive_loss(z1, z2, same, margin=1.0)) == pytest.approx((25 + 0.25 + 0) / 3)
     z = torch.randn(4, 3, requires_grad=True)
     transfer.contrastive_loss(z, z.detach() + 1, torch.ones(4)).backward()
-    assert torch.isfinite(z.grad).all()
+    assert z.grad is not None and torch.isfinite(z.grad).all()
 
 
 def test_one_shot_accuracy_perfect_and_chance():

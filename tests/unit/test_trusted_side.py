@@ -2,14 +2,12 @@
 the student is told: a malformed answer costs only its own request, a student's exception on a
 hidden input keeps its message to itself, written answers await a person."""
 import nbformat
-import pytest
+from toy_assignment import cell, grade
 
 from autograder.model import Cell
-from autograder.trusted.runner import Runner, collect
 from autograder.parts import Part
+from autograder.trusted.runner import Runner, collect
 from autograder.trusted.sandbox import Zygote
-
-from toy_assignment import cell, grade  # noqa: E402
 
 # Installed by a student cell: the kernel answers the n-th request of each kind with a frame whose
 # values are not data, or whose error is not a pair of strings.

@@ -13,8 +13,13 @@ from autograder.trusted.remote import Remote, TestNamespace, TrustedPeer
 
 def roundtrip(value):
     blobs: list[bytes] = []
-    refs = []
-    tree = wire.encode(value, blobs, lambda obj: refs.append(obj) or {"$cb": len(refs)})
+    refs: list[object] = []
+
+    def reference(obj: object) -> dict[str, int]:
+        refs.append(obj)
+        return {"$cb": len(refs)}
+
+    tree = wire.encode(value, blobs, reference)
     return wire.decode(json.loads(json.dumps(tree)), blobs, lambda t: ("ref", t)), refs
 
 
@@ -32,7 +37,8 @@ def test_data_travels_by_value_with_its_type():
     assert isinstance(got[3], tuple) and got[3][0].dtype == np.float32 and np.array_equal(got[3][0], x)
     assert got[3][1] == 7 and isinstance(got[3][1], np.int64)
     assert isinstance(got["t"], torch.nn.Parameter) and got["t"].dtype == torch.float64
-    assert torch.equal(got["t"].grad, t.grad)
+    sent, received = t.grad, got["t"].grad
+    assert sent is not None and received is not None and torch.equal(received, sent)
     assert got["size"] == torch.Size([1, 2]) and got["dt"] is torch.float16 and got["dev"].type == "cpu"
     assert got["b"] == b"\x00\x01" and got["c"] == 1 + 2j and got["set"] == {1, 2}
     assert got["bf"].dtype == torch.bfloat16 and got["meta"].device.type == "meta" and got["meta"].shape == (3, 4)
@@ -62,7 +68,7 @@ def test_malformed_values_are_rejected(tree, blobs):
 
 
 def test_nesting_and_frame_sizes_are_bounded():
-    deep = []
+    deep: list = []
     for _ in range(wire.MAX_DEPTH + 5):
         deep = [deep]
     with pytest.raises(wire.WireError):

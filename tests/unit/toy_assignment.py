@@ -3,7 +3,6 @@ import json
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from autograder.batch import grade_folder
 
