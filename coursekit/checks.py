@@ -28,7 +28,9 @@ def show_expected(flag: bool) -> bool:
     return previous
 
 
-# Captured once, at import time, before any student code runs.
+# Captured once, at import time. While grading, the tests run in a trusted process where no student
+# code runs, so this no longer defends a grade: it keeps a student's own notebook honest with itself
+# (a solution cell that rebinds np.allclose does not change what its visible tests say).
 _asarray = _np.asarray
 _abs = _np.abs
 _max = _np.max

@@ -27,12 +27,11 @@ from tqdm.auto import tqdm
 from ..defaults import CELL_TIMEOUT, MAX_BYTES, MEMORY_LIMIT
 from ..model import Assignment, SubmissionResult, fingerprint
 from ..trusted.assemble import reconcile
-from ..trusted.grade import setup_imports
 from ..trusted.sandbox import Zygote
 from .gradebook import GradebookWriter, export_csv
 from .ingest import Submission, Unreadable, find_submissions
 from .outputs import write_outputs
-from .processes import grade_in_child, start_forkserver
+from .processes import grade_in_child, setup_imports, start_forkserver
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

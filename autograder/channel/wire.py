@@ -123,8 +123,6 @@ class _Encoder:
             return value
         if type(value) is float:
             return value if math.isfinite(value) else {"$f": repr(value)}
-        if isinstance(value, bool):
-            return bool(value)
         if type(value) is complex:
             return {"$c": [value.real, value.imag]}
         if isinstance(value, (bytes, bytearray)):
@@ -269,6 +267,8 @@ class _Decoder:
             return torch.device(tree[tag])
         if tag == "$size":
             torch = _torch()
+            if torch is None:
+                raise WireError("a torch.Size, but torch is not loaded here")
             return torch.Size([int(v) for v in self.seq(tree[tag])])
         if tag == "$sl":
             return slice(*(self.run(v, depth + 1) for v in self.seq(tree[tag])))

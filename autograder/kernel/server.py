@@ -15,10 +15,12 @@ ignored.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 
 from ..channel import rpc
 from ..channel.tail import Tail
@@ -122,30 +124,32 @@ class KernelPeer(rpc.Peer):
             return self.student(course_op, str(header["name"]), values.get("args", []), values.get("kwargs", {}))
         return self.student(ACTIONS[op], header, values)
 
-    def student(self, func, *args):
-        """Run ``func(*args)`` with interrupts on and the student's prints kept out of the channel."""
-        saved = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = Tail()
-        self.in_student_code = True
-        try:
-            return func(self, *args) if func is not course_op else func(*args)
-        finally:
-            self.in_student_code = False
-            sys.stdout, sys.stderr = saved
-
-    def run_cell(self, source: str) -> dict:
-        out = Tail()
+    @contextlib.contextmanager
+    def in_student(self, out: Tail) -> Iterator[None]:
+        """Student code runs in here: interrupts on, its prints into ``out`` (never the channel)."""
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = out
         self.in_student_code = True
         try:
-            result = self.shell.run_cell(source, store_history=False)
-            error = result.error_before_exec or result.error_in_exec
-        except BaseException as err:  # noqa: BLE001 - e.g. an interrupt outside the cell's own code
-            error = err
+            yield
         finally:
             self.in_student_code = False
             sys.stdout, sys.stderr = saved
+
+    def student(self, func, *args):
+        """Run ``func(*args)`` with interrupts on and the student's prints kept out of the channel."""
+        with self.in_student(Tail()):
+            return func(self, *args) if func is not course_op else func(*args)
+
+    def run_cell(self, source: str) -> dict:
+        out = Tail()
+        error: BaseException | None
+        try:
+            with self.in_student(out):
+                result = self.shell.run_cell(source, store_history=False)
+                error = result.error_before_exec or result.error_in_exec
+        except BaseException as err:  # noqa: BLE001 - e.g. an interrupt outside the cell's own code
+            error = err
         described = None if error is None else rpc.describe(error)
         # A failed cell's traceback keeps its frames (and e.g. a memory bomb's data) alive: drop it.
         error = result = self.shell.last_execution_result = None

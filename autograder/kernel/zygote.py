@@ -249,16 +249,7 @@ def main(argv=None) -> int:
             continue
         except OSError:
             return 0
-        pid = os.fork()
-        if pid == 0:
-            code = EXIT_SETUP_FAILED
-            try:
-                code = _submission(conn, listener, args.isolate)
-            except BaseException:  # noqa: BLE001 - a forked child never unwinds into the zygote's loop
-                traceback.print_exc()
-            finally:
-                sys.stderr.flush()
-                os._exit(code)
+        _forked(lambda: _submission(conn, listener, args.isolate))  # noqa: B023 - runs in the child, at once
         conn.close()
 
 

@@ -7,7 +7,6 @@ into its own sandbox (:mod:`autograder.trusted.sandbox`), the tests in the child
 """
 from __future__ import annotations
 
-import ast
 import faulthandler
 import json
 import os
@@ -18,36 +17,9 @@ import nbformat
 
 from ..defaults import CELL_TIMEOUT, MEMORY_LIMIT
 from ..model import Assignment, PartResult, SubmissionResult
-from ..parts import nbgrader_meta
 from .assemble import plan
 from .runner import Runner, collect
 from .sandbox import Zygote, ZygoteAddress
-
-
-def setup_imports(source_nb) -> list[str]:
-    """Modules that the read-only code cells of ``source_nb`` import (the setup cells).
-
-    The batch grader imports them once, in the processes that kernels and test runs are
-    forked from. With torch comes ``torch._dynamo``, which torch imports when the first
-    optimiser is made (0.9 s of CPU in every kernel and test process that trains).
-    """
-    modules: list[str] = []
-    for cell in source_nb.cells:
-        meta = nbgrader_meta(cell)
-        if cell.cell_type != "code" or meta.get("solution") or meta.get("grade"):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:  # top level only: what the cell always imports
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
-                     else [])
-            modules += [n for n in names if n not in modules]
-    if any(m == "torch" or m.startswith("torch.") for m in modules) and "torch._dynamo" not in modules:
-        modules.append("torch._dynamo")
-    return modules
 
 
 def grade_submission(assignment: Assignment, submission_path: Path, zygote: Zygote | ZygoteAddress,

@@ -34,6 +34,10 @@ from ..channel.tail import Tail
 from ..defaults import INTERRUPT_GRACE, MESSAGE_LIMIT, OUTPUT_TAIL, START_LIMIT
 from ..model import Cell, Outcome, PartResult
 from .remote import KernelDied, TestNamespace, TrustedPeer, from_kernel
+from .sandbox import KernelDidNotStart
+
+KERNEL_DIED = ("the kernel died (a crash, os._exit, exit(), or running out of memory); "
+               "parts that had not run yet score 0")
 
 _HIDDEN = re.compile(r"^### (BEGIN|END) HIDDEN TESTS[^\n]*$", re.M)
 
@@ -102,11 +106,11 @@ class Runner:
         try:
             header, _ = self.peer.receive()
         except (rpc.Deadline, EOFError, OSError) as err:
-            raise RuntimeError(f"the grading kernel did not start ({type(err).__name__})") from None
+            raise KernelDidNotStart(f"the grading kernel did not start ({type(err).__name__})") from None
         finally:
             self.peer.deadline = None
         if not header.get("ready"):
-            raise RuntimeError("the grading kernel did not start")
+            raise KernelDidNotStart("the grading kernel did not start")
         from coursekit import harness, rules
         self._grading = contextlib.ExitStack()
         self._grading.enter_context(harness.grading_with(self.peer))  # the course's operations run in the kernel
@@ -153,8 +157,7 @@ class Runner:
         outcome.stdout = str(reply.get("stdout", ""))[-OUTPUT_TAIL:]
         if reply.get("exit"):
             self.alive = False
-            notes.append("the kernel died (a crash, os._exit, exit(), or running out of memory); "
-                         "parts that had not run yet score 0")
+            notes.append(KERNEL_DIED)
 
     def _here(self, cell: Cell, outcome: Outcome, deadline: float, notes: list[str]) -> None:
         out = Tail()
@@ -203,8 +206,7 @@ class Runner:
 
     def _died(self, notes: list[str]) -> None:
         if self.alive:
-            notes.append("the kernel died (a crash, os._exit, exit(), or running out of memory); "
-                         "parts that had not run yet score 0")
+            notes.append(KERNEL_DIED)
         self.alive = False
 
     def close(self) -> None:

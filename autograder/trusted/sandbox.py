@@ -53,6 +53,10 @@ class SandboxUnavailable(RuntimeError):
     """This machine cannot isolate kernels (the message says why)."""
 
 
+class KernelDidNotStart(RuntimeError):
+    """The zygote did not give a kernel, or the kernel did not say it was ready."""
+
+
 def bwrap_command(python: str, args: list[str]) -> list[str]:
     """The bubblewrap command line that runs ``python args`` in the zygote's sandbox."""
     bwrap = shutil.which("bwrap")
@@ -194,7 +198,7 @@ class ZygoteAddress:
             if spec["nproc"] is None:  # no RLIMIT_NPROC was asked for: never a kernel without a bound
                 os.kill(pid, signal.SIGKILL)
                 sock.close()
-                raise RuntimeError("the grading kernel could not be put into its cgroup")
+                raise KernelDidNotStart("the grading kernel could not be put into its cgroup")
         sock.sendall(b"G")
         sock.settimeout(None)
         kernel = KernelProcess(sock, pid, group, self.events)
@@ -216,7 +220,7 @@ class ZygoteAddress:
                 pid = struct.unpack("3i", payload[:struct.calcsize("3i")])[0]
         if data != b"P" or not pid:
             sock.close()
-            raise RuntimeError("the grading kernel did not start")
+            raise KernelDidNotStart("the grading kernel did not start")
         return sock, pid
 
 

@@ -367,7 +367,7 @@ def test_setup_imports_are_what_the_setup_cells_import_and_torch_brings_dynamo()
     a test cell's or a student's; with torch, torch._dynamo (imported by the first optimiser, 0.9 s)."""
     from toy_assignment import cell
 
-    from autograder.trusted.grade import setup_imports
+    from autograder.batch.processes import setup_imports
 
     def notebook(setup_source):
         return nbformat.v4.new_notebook(cells=[
