@@ -22,6 +22,7 @@ process; ``coursekit.chapters`` is hidden from kernels (``kernel/blocked_chapter
 for it). :mod:`coursekit.harness` holds the course's operations that run in a kernel: its
 contract with the grader is :class:`coursekit.harness.Grader`.
 """
+
 from pathlib import Path
 
 COURSE_ROOT = Path(__file__).resolve().parents[1]

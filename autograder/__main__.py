@@ -1,11 +1,12 @@
 """Command line of the course's grading pipeline.
 
-    python -m autograder release --all                 regenerate exercises/ from solutions/
-    python -m autograder diff --all                    exit 1 if exercises/ is stale
-    python -m autograder grade hw1_mlp SUBMISSIONS/    grade a class (CSV, feedback, report)
-    python -m autograder check exercises/hw1_mlp/hw1_mlp.ipynb
-                                                       a student's own check: visible tests only
+python -m autograder release --all                 regenerate exercises/ from solutions/
+python -m autograder diff --all                    exit 1 if exercises/ is stale
+python -m autograder grade hw1_mlp SUBMISSIONS/    grade a class (CSV, feedback, report)
+python -m autograder check exercises/hw1_mlp/hw1_mlp.ipynb
+                                                   a student's own check: visible tests only
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,17 +60,30 @@ def cmd_grade(args) -> int:
     except AssignmentNotFound as err:
         raise SystemExit(str(err)) from None
     try:
-        code = grade_folder(assignment, args.submissions, out, workers=args.workers,
-                            cell_timeout=args.cell_timeout, progress=not args.no_progress, db_url=db_url,
-                            sandbox=not args.no_sandbox, max_bytes=args.max_bytes)
+        code = grade_folder(
+            assignment,
+            args.submissions,
+            out,
+            workers=args.workers,
+            cell_timeout=args.cell_timeout,
+            progress=not args.no_progress,
+            db_url=db_url,
+            sandbox=not args.no_sandbox,
+            max_bytes=args.max_bytes,
+        )
     except SandboxUnavailable as err:
-        print(f"grading refused: {err}.\nStudents' code would run with your rights, next to the grades. "
-              "Install bubblewrap (and allow unprivileged user namespaces), or pass --no-sandbox to grade "
-              "without isolation (the report then says so on its first line).", file=sys.stderr)
+        print(
+            f"grading refused: {err}.\nStudents' code would run with your rights, next to the grades. "
+            "Install bubblewrap (and allow unprivileged user namespaces), or pass --no-sandbox to grade "
+            "without isolation (the report then says so on its first line).",
+            file=sys.stderr,
+        )
         return 2
     if db_url:
-        print(f"gradebook: {db_url}; nbgrader's CSV export -> {out / 'nbgrader_export.csv'}; "
-              f"formgrader: --CourseDirectory.root={out}")
+        print(
+            f"gradebook: {db_url}; nbgrader's CSV export -> {out / 'nbgrader_export.csv'}; "
+            f"formgrader: --CourseDirectory.root={out}"
+        )
     return code
 
 
@@ -100,8 +114,7 @@ def cmd_check(args) -> int:
     for note in result.notes:
         print(f"note: {note}")
     passed = sum(p.status == "passed" for p in auto)
-    print(f"{passed} of {len(auto)} parts pass their visible tests "
-          "(the grader also runs hidden tests).")
+    print(f"{passed} of {len(auto)} parts pass their visible tests (the grader also runs hidden tests).")
     return 0 if passed == len(auto) else 1
 
 
@@ -121,12 +134,15 @@ def _release_of(notebook: Path, assignment: str | None) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    for name, func, help_ in (("release", cmd_release, "regenerate exercises/<assignment> from solutions/"),
-                              ("diff", cmd_diff, "compare exercises/ with a fresh generation")):
+    for name, func, help_ in (
+        ("release", cmd_release, "regenerate exercises/<assignment> from solutions/"),
+        ("diff", cmd_diff, "compare exercises/ with a fresh generation"),
+    ):
         p = sub.add_parser(name, help=help_)
         p.add_argument("assignments", nargs="*")
         p.add_argument("--all", action="store_true", help="every assignment in solutions/")
@@ -137,14 +153,26 @@ def main(argv=None) -> int:
     p.add_argument("submissions", type=Path, help="folder with one notebook or folder per student")
     p.add_argument("--out", type=Path, help="output folder (default: grading/<assignment>)")
     p.add_argument("--workers", type=int, default=None, help="parallel graders (default: CPU count)")
-    p.add_argument("--cell-timeout", type=float, default=CELL_TIMEOUT, help=f"seconds per cell (default {CELL_TIMEOUT:g})")
+    p.add_argument(
+        "--cell-timeout", type=float, default=CELL_TIMEOUT, help=f"seconds per cell (default {CELL_TIMEOUT:g})"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="run students' kernels as plain processes (only where bubblewrap cannot run)")
-    p.add_argument("--db", help="gradebook URL (default: sqlite:///<course>/grading/gradebook.db; "
-                                "postgresql://user:pw@host:port/db for PostgreSQL; 'none' to skip)")
-    p.add_argument("--max-bytes", type=int, default=MAX_BYTES,
-                   help="largest submission file read, in bytes (default 20 MiB; larger ones are reported)")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run students' kernels as plain processes (only where bubblewrap cannot run)",
+    )
+    p.add_argument(
+        "--db",
+        help="gradebook URL (default: sqlite:///<course>/grading/gradebook.db; "
+        "postgresql://user:pw@host:port/db for PostgreSQL; 'none' to skip)",
+    )
+    p.add_argument(
+        "--max-bytes",
+        type=int,
+        default=MAX_BYTES,
+        help="largest submission file read, in bytes (default 20 MiB; larger ones are reported)",
+    )
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("check", help="a student's check: run the visible tests of a notebook")

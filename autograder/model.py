@@ -13,6 +13,7 @@ One value in, one value out:
 And the trusted runner's currency (:mod:`autograder.trusted.runner`): :class:`Cell`, one cell to
 run, and :class:`Outcome`, what it did; :class:`PartResult`, one graded part of a result.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,8 +59,9 @@ class Assignment:
     source_fingerprint: str = ""
 
     @classmethod
-    def load(cls, name: str, source_path: Path | None = None, release_path: Path | None = None,
-             with_release: bool = True) -> Assignment:
+    def load(
+        cls, name: str, source_path: Path | None = None, release_path: Path | None = None, with_release: bool = True
+    ) -> Assignment:
         """``name``'s notebooks: ``source_path`` (default: the one in ``solutions/<name>/``) and, unless
         not ``with_release``, ``release_path`` (default: ``exercises/<name>/`` with the source's file
         name; none if missing)."""
@@ -68,10 +70,15 @@ class Assignment:
         data = source_path.read_bytes()
         source = nbformat.reads(data.decode("utf-8"), as_version=4)
         has_release = with_release and release_path.exists()
-        return cls(name, source_path, source, tuple(read_parts(source)),
-                   release_path if has_release else None,
-                   nbformat.read(release_path, as_version=4) if has_release else None,
-                   fingerprint(data))
+        return cls(
+            name,
+            source_path,
+            source,
+            tuple(read_parts(source)),
+            release_path if has_release else None,
+            nbformat.read(release_path, as_version=4) if has_release else None,
+            fingerprint(data),
+        )
 
     @property
     def part_ids(self) -> list[str]:
@@ -131,20 +138,38 @@ class SubmissionResult:
         return sum(p.max_points for p in self.parts if p.manual)
 
     @classmethod
-    def ungradable(cls, parts: tuple[Part, ...] | list[Part], note: str, status: str = "ungradable",
-                   message: str | None = None) -> SubmissionResult:
+    def ungradable(
+        cls, parts: tuple[Part, ...] | list[Part], note: str, status: str = "ungradable", message: str | None = None
+    ) -> SubmissionResult:
         """Every part at zero (``message``, by default ``note``: what went wrong); a written answer
         still awaits a person."""
-        return cls(status, [PartResult(p.grade_id, p.points, 0.0, "manual" if p.manual else "not run",
-                                       note if message is None else message, manual=p.manual)
-                            for p in parts], [note])
+        return cls(
+            status,
+            [
+                PartResult(
+                    p.grade_id,
+                    p.points,
+                    0.0,
+                    "manual" if p.manual else "not run",
+                    note if message is None else message,
+                    manual=p.manual,
+                )
+                for p in parts
+            ],
+            [note],
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The record of ``results/<student>.json`` (a dict for :func:`json.dumps`)."""
         out: dict[str, Any] = {
-            "status": self.status, "flags": self.flags, "parts": [p.to_dict() for p in self.parts],
-            "score": self.score, "max_score": self.max_score, "manual_max": self.manual_max,
-            "notes": self.notes, "seconds": self.seconds,
+            "status": self.status,
+            "flags": self.flags,
+            "parts": [p.to_dict() for p in self.parts],
+            "score": self.score,
+            "max_score": self.max_score,
+            "manual_max": self.manual_max,
+            "notes": self.notes,
+            "seconds": self.seconds,
         }
         for key in ("submission", "fingerprint", "source_fingerprint"):
             if getattr(self, key) is not None:
@@ -154,19 +179,35 @@ class SubmissionResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SubmissionResult:
         """The result recorded by :meth:`to_json` (KeyError or TypeError when it is not one)."""
-        parts = [PartResult(str(p["grade_id"]), float(p["max_points"]), float(p["points"]), str(p["status"]),
-                            str(p["message"]), bool(p.get("manual", False))) for p in data["parts"]]
-        return cls(str(data["status"]), parts, [str(n) for n in data["notes"]],
-                   [str(f) for f in data.get("flags", [])], float(data.get("seconds", 0.0)),
-                   data.get("submission"), data.get("fingerprint"), data.get("source_fingerprint"))
+        parts = [
+            PartResult(
+                str(p["grade_id"]),
+                float(p["max_points"]),
+                float(p["points"]),
+                str(p["status"]),
+                str(p["message"]),
+                bool(p.get("manual", False)),
+            )
+            for p in data["parts"]
+        ]
+        return cls(
+            str(data["status"]),
+            parts,
+            [str(n) for n in data["notes"]],
+            [str(f) for f in data.get("flags", [])],
+            float(data.get("seconds", 0.0)),
+            data.get("submission"),
+            data.get("fingerprint"),
+            data.get("source_fingerprint"),
+        )
 
 
 @dataclass
 class Cell:
     """One code cell to run: where it runs (``kind``) and its source."""
 
-    index: int            # in the source notebook
-    kind: str             # "setup" | "solution" | "test"
+    index: int  # in the source notebook
+    kind: str  # "setup" | "solution" | "test"
     source: str
     grade_id: str | None = None
 

@@ -32,6 +32,7 @@ operations that build something in the kernel, any call) then runs in the kernel
 the other side (:mod:`autograder.trusted.remote`, :mod:`autograder.kernel.server`); this module
 never imports it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -90,6 +91,7 @@ def kernel_operation(*, builds: bool = False, also_here: bool = False) -> Callab
 
     While grading, a call runs in the kernel when its first argument is a :class:`KernelObject`, or
     always when the operation ``builds`` something there; ``also_here``: it also runs here first."""
+
     def declare(func: F) -> F:
         name = func.__name__
         OPERATIONS[name] = func
@@ -102,7 +104,9 @@ def kernel_operation(*, builds: bool = False, also_here: bool = False) -> Callab
             if also_here:
                 func(*args, **kwargs)
             return grader.run_operation(name, list(args), kwargs)
+
         return operation  # type: ignore[return-value]
+
     return declare
 
 
@@ -134,6 +138,7 @@ def _build(spec):
 
             def forward(self, x):
                 return torch.relu(self.body(x) + self.shortcut(x))
+
         return _Residual()
     name, args = spec[0], list(spec[1]) if len(spec) > 1 else []
     kwargs = dict(spec[2]) if len(spec) > 2 else {}
@@ -169,8 +174,11 @@ def forward_backward(module, *inputs, grad_output=None):
     g = torch.ones_like(out) if grad_output is None else torch.as_tensor(np.asarray(grad_output), dtype=out.dtype)
     out.backward(g)
     as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()
-    return {"output": as64(out), "input_grads": [as64(x.grad) for x in xs],
-            "param_grads": {n: as64(p.grad) for n, p in module.named_parameters()}}
+    return {
+        "output": as64(out),
+        "input_grads": [as64(x.grad) for x in xs],
+        "param_grads": {n: as64(p.grad) for n, p in module.named_parameters()},
+    }
 
 
 @kernel_operation()
@@ -208,8 +216,14 @@ def forward_backward_graph(module, *inputs, grad_output=None):
         p.grad = None
     out = module(*xs)
     as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()
-    result: dict[str, Any] = {"output": None, "output_type": type(out).__name__, "requires_grad": False, "nodes": [],
-              "input_grads": [None] * len(xs), "param_grads": {n: None for n, _ in module.named_parameters()}}
+    result: dict[str, Any] = {
+        "output": None,
+        "output_type": type(out).__name__,
+        "requires_grad": False,
+        "nodes": [],
+        "input_grads": [None] * len(xs),
+        "param_grads": {n: None for n, _ in module.named_parameters()},
+    }
     if not isinstance(out, torch.Tensor):
         return result
     result["output"], result["requires_grad"] = as64(out), bool(out.requires_grad)
@@ -287,6 +301,7 @@ def _spec_scale(spec):
 
         def extra_repr(self):
             return f"c={self.c}"
+
     return Scale(spec[1])
 
 
@@ -298,6 +313,7 @@ def _spec_function(spec):
     class Function(nn.Module):
         def forward(self, *inputs):
             return fn(*inputs)
+
     return Function()
 
 
@@ -316,6 +332,7 @@ def _spec_channel_affine(spec):
             x = self.inner(x)
             shape = (1, -1) + (1,) * (x.dim() - 2)
             return x * self.weight.reshape(shape) + self.bias.reshape(shape)
+
     return ChannelAffine(*spec[1:5])
 
 
@@ -329,8 +346,13 @@ def _spec_pruned(spec):
     return module
 
 
-SPEC_EXTENSIONS = {"Call": _spec_call, "Scale": _spec_scale, "Function": _spec_function,
-                   "ChannelAffine": _spec_channel_affine, "Pruned": _spec_pruned}
+SPEC_EXTENSIONS = {
+    "Call": _spec_call,
+    "Scale": _spec_scale,
+    "Function": _spec_function,
+    "ChannelAffine": _spec_channel_affine,
+    "Pruned": _spec_pruned,
+}
 
 
 def build_here(spec, state: dict | None = None, dtype: str = "float32", device: str | None = None):
@@ -382,11 +404,13 @@ def call_watching(module, func, *args, **kwargs):
 
     handles = [module.register_forward_pre_hook(before_forward)]
     for p in module.parameters():
+
         def on_grad(grad, p=p):  # runs before the new gradient is added to p.grad
             record["backward"] += 1
             if p.grad is not None and bool((p.grad != 0).any()):
                 record["accumulated"] += 1
             return None
+
         handles.append(p.register_hook(on_grad))
     start = time.process_time()
     try:
@@ -402,4 +426,3 @@ def call_watching(module, func, *args, **kwargs):
 def parameter_count(module) -> int:
     """The number of parameters of ``module`` (also on the meta device)."""
     return int(sum(p.numel() for p in module.parameters()))
-

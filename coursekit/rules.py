@@ -24,6 +24,7 @@ Where the code comes from:
 A rule on the autograd graph (no ``ConvolutionBackward`` node in what a module computes)
 complements this for PyTorch parts: :func:`coursekit.harness.forward_backward_graph`.
 """
+
 from __future__ import annotations
 
 import ast
@@ -33,10 +34,28 @@ import sys
 from dataclasses import dataclass, field
 
 #: calls and names with which code reaches a name without writing it out
-DYNAMIC = ("getattr", "eval", "exec", "compile", "__import__", "importlib", "globals", "locals",
-           "vars", "__dict__", "__getattribute__", "sys.modules", "operator.attrgetter",
-           "operator.methodcaller", "builtins", "__builtins__", "ctypes", "inspect", "types.FunctionType",
-           "import *")
+DYNAMIC = (
+    "getattr",
+    "eval",
+    "exec",
+    "compile",
+    "__import__",
+    "importlib",
+    "globals",
+    "locals",
+    "vars",
+    "__dict__",
+    "__getattribute__",
+    "sys.modules",
+    "operator.attrgetter",
+    "operator.methodcaller",
+    "builtins",
+    "__builtins__",
+    "ctypes",
+    "inspect",
+    "types.FunctionType",
+    "import *",
+)
 
 
 @dataclass
@@ -59,6 +78,7 @@ def use_sources(student: dict[str, str] | None, setup: list[str] | None = None) 
 
 
 # --------------------------------------------------------------------------- reading code
+
 
 @functools.lru_cache(maxsize=256)
 def _parse(source: str) -> ast.Module | None:
@@ -129,8 +149,11 @@ def _dotted(node: ast.AST) -> list[str] | None:
 
 def _docstrings(tree: ast.AST) -> set[int]:
     """ids of the string constants that stand alone as statements (docstrings): no code reads them."""
-    return {id(node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)}
+    return {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+    }
 
 
 def references(tree: ast.AST, aliases: dict[str, str]) -> list[tuple[str, int]]:
@@ -166,6 +189,7 @@ def _mark_parents(tree: ast.Module) -> ast.Module:
 
 
 # --------------------------------------------------------------------------- where the code is
+
 
 @dataclass
 class _Piece:
@@ -221,6 +245,7 @@ def _grading_pieces(names: list[str], others: list[str]) -> list[_Piece]:
         if key is None or name in skipped or key in starts:  # a start cell is read whole already
             return None
         return [_Piece(f"cell '{key}'", node, cell_aliases(key)) for node in definitions(trees[key], name)]
+
     return _follow([_Piece(f"cell '{key}'", trees[key], cell_aliases(key)) for key in starts], lookup)
 
 
@@ -256,6 +281,7 @@ def _local_pieces(names: list[str], others: list[str]) -> list[_Piece]:
         if tree is None or id(tree) in starts:
             return None
         return [_Piece("your cell", node, aliases) for node in definitions(tree, name)]
+
     return _follow([_Piece("your cell", t, aliases) for t in starts.values()], lookup)
 
 
@@ -271,6 +297,7 @@ def _global_aliases() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- the rule
+
 
 def _matches(name: str, forbidden: str) -> bool:
     if name.startswith("'"):  # a string constant: the forbidden name's last part anywhere in it

@@ -11,6 +11,7 @@
   an escaped report, per-student HTML (messages only, never test source), nbgrader's
   gradebook and its export.
 """
+
 from .folder import grade_folder
 
 __all__ = ["grade_folder"]

@@ -6,6 +6,7 @@ answer (a manually graded part) shows as awaiting manual grading. Every piece of
 HTML-escaped and has its control characters written as escapes (no ANSI codes, no
 invisible bidi controls); a message's line breaks become ``<br>``.
 """
+
 from __future__ import annotations
 
 from html import escape
@@ -39,8 +40,10 @@ def _row(part: PartResult) -> str:
         points = f"{part.points:g} / {part.max_points:g}"
         css = {"passed": "passed", "failed": "failed"}.get(part.status, "notrun")
         status = text(part.status)
-    return (f"<tr><td>{text(part.grade_id)}</td><td>{points}</td>"
-            f"<td class='{css}'>{status}</td><td>{text(part.message, breaks=True)}</td></tr>")
+    return (
+        f"<tr><td>{text(part.grade_id)}</td><td>{points}</td>"
+        f"<td class='{css}'>{status}</td><td>{text(part.message, breaks=True)}</td></tr>"
+    )
 
 
 def render(student: str, assignment: str, result: SubmissionResult) -> str:
@@ -61,4 +64,5 @@ def render(student: str, assignment: str, result: SubmissionResult) -> str:
         f"<tbody>{rows}</tbody></table>"
         "<p>Hidden tests check cases beyond the visible ones; their code is not shown. "
         "Fix the part a message names, rerun the visible tests, and ask your instructor if a "
-        "message is unclear.</p></body></html>\n")
+        "message is unclear.</p></body></html>\n"
+    )

@@ -12,6 +12,7 @@ process (:mod:`autograder.batch.processes`) (and its own kernel, with its own li
 limit for the whole submission; a crash or an infinite loop costs that student the
 affected parts and nothing else. The outputs are written by :mod:`autograder.batch.outputs`.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,11 +76,21 @@ def write_reconciled(assignment: Assignment, sub: Submission, out_dir: Path) -> 
         return
 
 
-def grade_folder(assignment: str | Assignment, submissions: Path, out_dir: Path, workers: int | None = None,
-                 cell_timeout: float = CELL_TIMEOUT, progress: bool = True,
-                 source: Path | None = None, db_url: str | None = None, sandbox: bool = True,
-                 max_bytes: int = MAX_BYTES, memory: int = MEMORY_LIMIT,
-                 release: Path | None = None, cgroups: bool = True) -> int:
+def grade_folder(
+    assignment: str | Assignment,
+    submissions: Path,
+    out_dir: Path,
+    workers: int | None = None,
+    cell_timeout: float = CELL_TIMEOUT,
+    progress: bool = True,
+    source: Path | None = None,
+    db_url: str | None = None,
+    sandbox: bool = True,
+    max_bytes: int = MAX_BYTES,
+    memory: int = MEMORY_LIMIT,
+    release: Path | None = None,
+    cgroups: bool = True,
+) -> int:
     """Grade every submission in ``submissions``; returns the exit code.
 
     Also writes ``reconciled/<student>.ipynb`` (each submission restored onto the
@@ -114,7 +125,9 @@ def grade_folder(assignment: str | Assignment, submissions: Path, out_dir: Path,
     threads = max(1, (os.cpu_count() or 1) // workers)  # cores shared out among the workers
     preload = setup_imports(assignment.source)
     # SandboxUnavailable: nothing graded
-    zygote = Zygote(sandboxed=sandbox, preload=preload, threads=threads, cgroups=cgroups, memory=memory) if todo else None
+    zygote = (
+        Zygote(sandboxed=sandbox, preload=preload, threads=threads, cgroups=cgroups, memory=memory) if todo else None
+    )
     gradebook = GradebookWriter(db_url, assignment) if db_url else None
     start = time.perf_counter()
     try:
@@ -124,10 +137,14 @@ def grade_folder(assignment: str | Assignment, submissions: Path, out_dir: Path,
         start_forkserver(preload, threads)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             address = zygote.address() if zygote is not None else None
-            futures = {pool.submit(grade_in_child, assignment, s, cell_timeout, hard_timeout, address, threads): s
-                       for s in todo if address is not None}
-            for fut in tqdm(as_completed(futures), total=len(futures), desc=f"grading {name}",
-                            unit="notebook", disable=not progress):
+            futures = {
+                pool.submit(grade_in_child, assignment, s, cell_timeout, hard_timeout, address, threads): s
+                for s in todo
+                if address is not None
+            }
+            for fut in tqdm(
+                as_completed(futures), total=len(futures), desc=f"grading {name}", unit="notebook", disable=not progress
+            ):
                 student = futures[fut].student
                 results[student] = fut.result()
                 write_reconciled(assignment, futures[fut], out_dir)
@@ -147,7 +164,9 @@ def grade_folder(assignment: str | Assignment, submissions: Path, out_dir: Path,
     n_bad = sum(r.status != "graded" for r in results.values()) + len(rejected)
     if len(todo) < len(subs):
         print(f"kept {len(subs) - len(todo)} grade(s) recorded by an earlier run (unchanged files)")
-    print(f"graded {len(results) - n_bad + len(rejected)}/{len(results) + len(rejected)} entries of "
-          f"{name} in {time.perf_counter() - start:.1f} s -> {out_dir / 'grades.csv'}, "
-          f"{out_dir / 'feedback'}/, {out_dir / 'report.txt'}")
+    print(
+        f"graded {len(results) - n_bad + len(rejected)}/{len(results) + len(rejected)} entries of "
+        f"{name} in {time.perf_counter() - start:.1f} s -> {out_dir / 'grades.csv'}, "
+        f"{out_dir / 'feedback'}/, {out_dir / 'report.txt'}"
+    )
     return 1 if n_bad else 0

@@ -9,6 +9,7 @@ gradebook then serves nbgrader's own tools (formgrader, ``nbgrader export``);
 URLs: ``sqlite:////abs/path/gradebook.db`` or
 ``postgresql://user:password@127.0.0.1:5432/dbname``.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,7 @@ class GradebookWriter:
 
     def __init__(self, db_url: str, assignment: Assignment) -> None:
         if db_url.startswith("sqlite:///"):
-            Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(db_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.assignment, self.notebook = assignment.name, assignment.source_path.stem
         ensure_alembic_on_path()
         self.gb = Gradebook(normalise_url(db_url))
@@ -46,8 +47,9 @@ class GradebookWriter:
         self.gb.update_or_create_notebook(self.notebook, self.assignment)
         self.graded, self.solutions = graded_cells(assignment.source)
         for name, (points, cell_type) in self.graded.items():
-            self.gb.update_or_create_grade_cell(name, self.notebook, self.assignment, max_score=points,
-                                               cell_type=cell_type)
+            self.gb.update_or_create_grade_cell(
+                name, self.notebook, self.assignment, max_score=points, cell_type=cell_type
+            )
         for name in self.solutions:
             self.gb.update_or_create_solution_cell(name, self.notebook, self.assignment)
 
@@ -104,8 +106,19 @@ def graded_cells(source_nb) -> tuple[dict[str, tuple[float, str]], list[str]]:
     return graded, solutions
 
 
-EXPORT_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-                  "raw_score", "late_submission_penalty", "score", "max_score"]
+EXPORT_COLUMNS = [
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+]
 TEXT_COLUMNS = {"assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email"}
 
 
@@ -124,17 +137,27 @@ def export_csv(db_url: str, to: Path) -> None:
         writer.writerow(EXPORT_COLUMNS)
         for assignment in gb.assignments:
             for student in gb.students:
-                row = {"assignment": assignment.name, "duedate": assignment.duedate, "student_id": student.id,
-                       "last_name": student.last_name, "first_name": student.first_name,
-                       "email": student.email, "max_score": assignment.max_score}
+                row = {
+                    "assignment": assignment.name,
+                    "duedate": assignment.duedate,
+                    "student_id": student.id,
+                    "last_name": student.last_name,
+                    "first_name": student.first_name,
+                    "email": student.email,
+                    "max_score": assignment.max_score,
+                }
                 try:
                     sub = gb.find_submission(assignment.name, student.id)
                 except MissingEntry:
                     row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0)
                 else:
                     penalty = sub.late_submission_penalty
-                    row.update(timestamp=sub.timestamp, raw_score=sub.score, late_submission_penalty=penalty,
-                               score=max(0.0, sub.score - (penalty or 0.0)))
+                    row.update(
+                        timestamp=sub.timestamp,
+                        raw_score=sub.score,
+                        late_submission_penalty=penalty,
+                        score=max(0.0, sub.score - (penalty or 0.0)),
+                    )
                 values = ["" if row[k] is None else str(row[k]) for k in EXPORT_COLUMNS]
                 writer.writerow([cell(v) if k in TEXT_COLUMNS else v for k, v in zip(EXPORT_COLUMNS, values)])
 

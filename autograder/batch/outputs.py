@@ -9,6 +9,7 @@ controls) and never starts a line of the report (it is indented under the grader
 Manually graded parts (written answers, :attr:`PartResult.manual <autograder.model.PartResult>`) are shown as awaiting a person:
 an empty cell in grades.csv, with their points in ``awaiting_manual``; once in the report.
 """
+
 from __future__ import annotations
 
 import csv
@@ -67,26 +68,40 @@ def write_grades(path: Path, results: dict[str, SubmissionResult], part_ids: lis
         for student in sorted(results):
             r = results[student]
             parts = {p.grade_id: p for p in r.parts}
-            row = ["" if g in parts and parts[g].manual else f"{parts[g].points if g in parts else 0.0:g}"
-                   for g in part_ids]
-            writer.writerow([cell(student), *row, f"{r.score:g}", f"{r.max_score:g}", f"{r.manual_max:g}",
-                             cell(r.status), cell("; ".join(r.flags))])
+            row = [
+                "" if g in parts and parts[g].manual else f"{parts[g].points if g in parts else 0.0:g}"
+                for g in part_ids
+            ]
+            writer.writerow(
+                [
+                    cell(student),
+                    *row,
+                    f"{r.score:g}",
+                    f"{r.max_score:g}",
+                    f"{r.manual_max:g}",
+                    cell(r.status),
+                    cell("; ".join(r.flags)),
+                ]
+            )
 
 
-def write_report(path: Path, assignment: str, results: dict[str, SubmissionResult], rejected: list[Rejected],
-                 isolation: str) -> None:
+def write_report(
+    path: Path, assignment: str, results: dict[str, SubmissionResult], rejected: list[Rejected], isolation: str
+) -> None:
     """report.txt: how kernels were isolated, the parts awaiting a person, entries not graded,
     and every submission that needs attention, with its notes."""
     lines = [f"Isolation: {isolation}.", f"Assignment {clean(assignment)}: {len(results)} submission(s)."]
     manual = manual_ids(results)
     if manual:
-        lines.append("Awaiting manual grading (written answers; grade them in nbgrader's formgrader): "
-                     + ", ".join(f"{clean(g)} ({p:g} point{'' if p == 1 else 's'})" for g, p in manual.items()) + ".")
+        lines.append(
+            "Awaiting manual grading (written answers; grade them in nbgrader's formgrader): "
+            + ", ".join(f"{clean(g)} ({p:g} point{'' if p == 1 else 's'})" for g, p in manual.items())
+            + "."
+        )
     if rejected:
         lines.append("Not graded (the entry's name is not a valid student id, or it could not be read):")
-        lines += [f"  - entry \"{clean(r.name)}\": {clean(r.reason)}" for r in rejected]
-    flagged = {s: r for s, r in sorted(results.items())
-               if r.notes or r.flags or r.status != "graded"}
+        lines += [f'  - entry "{clean(r.name)}": {clean(r.reason)}' for r in rejected]
+    flagged = {s: r for s, r in sorted(results.items()) if r.notes or r.flags or r.status != "graded"}
     if flagged:
         lines.append("Needs attention:")
         for student, r in flagged.items():
@@ -104,8 +119,14 @@ def write_feedback(folder: Path, assignment: str, results: dict[str, SubmissionR
         (folder / f"{student}.html").write_text(render(student, assignment, r))
 
 
-def write_outputs(assignment: str, results: dict[str, SubmissionResult], out_dir: Path, part_ids: list[str],
-                  isolation: str, rejected: Sequence[Rejected] = ()) -> None:
+def write_outputs(
+    assignment: str,
+    results: dict[str, SubmissionResult],
+    out_dir: Path,
+    part_ids: list[str],
+    isolation: str,
+    rejected: Sequence[Rejected] = (),
+) -> None:
     """grades.csv, feedback/<student>.html and report.txt in ``out_dir``."""
     (out_dir / "results").mkdir(parents=True, exist_ok=True)
     write_grades(out_dir / "grades.csv", results, part_ids)

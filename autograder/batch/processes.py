@@ -5,6 +5,7 @@ limit or dies twice without a word gets an ``ungradable`` result that says why. 
 itself runs :func:`autograder.trusted.grade.child_main` (the trusted side); its kernel comes
 from the batch's zygote (:mod:`autograder.trusted.sandbox`).
 """
+
 from __future__ import annotations
 
 import ast
@@ -25,8 +26,14 @@ from ..trusted.sandbox import ZygoteAddress
 from .ingest import Submission, Unreadable
 
 
-def grade_in_child(assignment: Assignment, sub: Submission, cell_timeout: float, hard_timeout: float,
-                   zygote: ZygoteAddress, threads: int | None = None) -> SubmissionResult:
+def grade_in_child(
+    assignment: Assignment,
+    sub: Submission,
+    cell_timeout: float,
+    hard_timeout: float,
+    zygote: ZygoteAddress,
+    threads: int | None = None,
+) -> SubmissionResult:
     """Grade one submission in a separate Python process; never raises."""
     try:
         data = sub.read() if sub.path is not None else None
@@ -57,16 +64,25 @@ def setup_imports(source_nb) -> list[str]:
         except SyntaxError:
             continue
         for node in tree.body:  # top level only: what the cell always imports
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
-                     else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                else []
+            )
             modules += [n for n in names if n not in modules]
     if any(m == "torch" or m.startswith("torch.") for m in modules) and "torch._dynamo" not in modules:
         modules.append("torch._dynamo")
     return modules
 
 
-KERNEL_MODULES = ["autograder.trusted.grade", "autograder.trusted.remote", "IPython.core.inputtransformer2", "coursekit.harness"]
+KERNEL_MODULES = [
+    "autograder.trusted.grade",
+    "autograder.trusted.remote",
+    "IPython.core.inputtransformer2",
+    "coursekit.harness",
+]
 
 
 def start_forkserver(preload: list[str], threads: int) -> None:
@@ -109,18 +125,28 @@ def exit_description(exitcode: int | None) -> str:
     return f"exit status {exitcode}"
 
 
-def _first_or_second_try(assignment: Assignment, data: bytes | None, cell_timeout: float,
-                         hard_timeout: float, zygote: ZygoteAddress, threads: int | None) -> SubmissionResult:
+def _first_or_second_try(
+    assignment: Assignment,
+    data: bytes | None,
+    cell_timeout: float,
+    hard_timeout: float,
+    zygote: ZygoteAddress,
+    threads: int | None,
+) -> SubmissionResult:
     if data is None:
-        return SubmissionResult.ungradable(assignment.parts, "No readable notebook (.ipynb) was found in this submission.")
+        return SubmissionResult.ungradable(
+            assignment.parts, "No readable notebook (.ipynb) was found in this submission."
+        )
     result, failure, silent = _attempt(assignment, data, cell_timeout, hard_timeout, zygote, threads)
     if result is None and silent:
         # The trusted grading process died without a word (a signal such as the out-of-memory
         # killer's, or nothing in its log): not the student's doing, since their code runs in its
         # own sandboxed kernel. One new process grades the submission again; the note keeps the
         # event in the report.
-        note = (f"The first grading process ended without a result ({failure}); "
-                "the submission was graded again in a new one.")
+        note = (
+            f"The first grading process ended without a result ({failure}); "
+            "the submission was graded again in a new one."
+        )
         result, failure, _ = _attempt(assignment, data, cell_timeout, hard_timeout, zygote, threads)
         if result is None:
             return SubmissionResult.ungradable(assignment.parts, f"{failure} A second try failed too.")
@@ -128,8 +154,14 @@ def _first_or_second_try(assignment: Assignment, data: bytes | None, cell_timeou
     return SubmissionResult.ungradable(assignment.parts, failure) if result is None else result
 
 
-def _attempt(assignment: Assignment, data: bytes, cell_timeout: float, hard_timeout: float, zygote: ZygoteAddress,
-             threads: int | None) -> tuple[SubmissionResult | None, str, bool]:
+def _attempt(
+    assignment: Assignment,
+    data: bytes,
+    cell_timeout: float,
+    hard_timeout: float,
+    zygote: ZygoteAddress,
+    threads: int | None,
+) -> tuple[SubmissionResult | None, str, bool]:
     """One grading process for a submission's bytes ``data``: (its result, or None with what went
     wrong and whether the process died silently: killed by a signal, or without a line in its log).
 
@@ -142,16 +174,34 @@ def _attempt(assignment: Assignment, data: bytes, cell_timeout: float, hard_time
         notebook = Path(tmp) / "submission.ipynb"
         notebook.write_bytes(data)
         events = Path(tmp) / "events.txt"
-        exitcode = run_child(child_main, (assignment, str(notebook), str(out), str(log), tmp,
-                                          cell_timeout, zygote.with_events(str(events)), threads), hard_timeout)
+        exitcode = run_child(
+            child_main,
+            (
+                assignment,
+                str(notebook),
+                str(out),
+                str(log),
+                tmp,
+                cell_timeout,
+                zygote.with_events(str(events)),
+                threads,
+            ),
+            hard_timeout,
+        )
         limit_notes = events.read_text().splitlines() if events.exists() else []
         if exitcode is None:
             return None, f"Grading stopped after {hard_timeout:g} s (hard limit for one submission).", False
         if exitcode != 0 or not out.exists():
             lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
             silent = not lines or exitcode < 0
-            return None, (f"The grader failed on this submission ({exit_description(exitcode)}; "
-                          f"{(lines[-1:] or ['no output'])[0][:300]})."), silent
+            return (
+                None,
+                (
+                    f"The grader failed on this submission ({exit_description(exitcode)}; "
+                    f"{(lines[-1:] or ['no output'])[0][:300]})."
+                ),
+                silent,
+            )
         result = SubmissionResult.from_json(json.loads(out.read_text()))
         result.notes = result.notes + limit_notes
         return result, "", False

@@ -10,6 +10,7 @@ Each side hands out references to its own objects that are not data: the kernel'
 are ``$ref`` (seen by the trusted side as :class:`autograder.trusted.remote.Remote`), the
 trusted side's are ``$cb`` (seen by the kernel as a callable proxy).
 """
+
 from __future__ import annotations
 
 import select
@@ -44,9 +45,9 @@ class Peer:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.next_id = 1
-        self.objects: dict[int, object] = {}   # reference number -> this side's object
-        self.numbers: dict[int, int] = {}      # id(object) -> reference number
-        self.deadline: float | None = None     # time.monotonic() after which waiting raises Deadline
+        self.objects: dict[int, object] = {}  # reference number -> this side's object
+        self.numbers: dict[int, int] = {}  # id(object) -> reference number
+        self.deadline: float | None = None  # time.monotonic() after which waiting raises Deadline
 
     # ------------------------------------------------------------------ references
     def ref(self, obj) -> dict:
@@ -102,8 +103,12 @@ class Peer:
             header, got = self.receive()
             if "op" in header:
                 if MALFORMED in got:
-                    self.send({"re": header.get("id") if type(header.get("id")) is int else None,
-                               "err": ["WireError", got[MALFORMED]]})
+                    self.send(
+                        {
+                            "re": header.get("id") if type(header.get("id")) is int else None,
+                            "err": ["WireError", got[MALFORMED]],
+                        }
+                    )
                 else:
                     self.serve(header, got)
                 continue

@@ -1,4 +1,5 @@
 """A write-only text stream that keeps the last :data:`~autograder.defaults.OUTPUT_TAIL` characters."""
+
 from __future__ import annotations
 
 from ..defaults import OUTPUT_TAIL

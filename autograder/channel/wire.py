@@ -22,6 +22,7 @@ channel unusable (the kernel is then treated as dead); a frame read whole whose 
 not data costs only the request it answers (:mod:`autograder.channel.rpc`), which the trusted side
 treats like any wrong answer from the student's kernel.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,15 +34,41 @@ from typing import Any
 
 import numpy as np
 
-MAX_FRAME = 1 << 30        # bytes in one message (header and blobs)
-MAX_DEPTH = 64             # nesting of lists, tuples and dicts
-MAX_ITEMS = 5_000_000      # scalars and containers in one value tree
+MAX_FRAME = 1 << 30  # bytes in one message (header and blobs)
+MAX_DEPTH = 64  # nesting of lists, tuples and dicts
+MAX_ITEMS = 5_000_000  # scalars and containers in one value tree
 _LEN = struct.Struct("<Q")
 
-NUMERIC_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                  "float16", "float32", "float64", "complex64", "complex128"}
-TORCH_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "float16", "bfloat16",
-                "float32", "float64", "complex64", "complex128"}
+NUMERIC_DTYPES = {
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+}
+TORCH_DTYPES = {
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+}
 
 
 class WireError(Exception):
@@ -49,6 +76,7 @@ class WireError(Exception):
 
 
 # --------------------------------------------------------------------------- framing
+
 
 def send_frame(sock: socket.socket, header: dict, blobs: list[bytes]) -> None:
     head = json.dumps(header, allow_nan=True, separators=(",", ":")).encode()
@@ -96,8 +124,10 @@ def recv_frame(sock: socket.socket) -> tuple[dict, list[bytes]]:
 
 # --------------------------------------------------------------------------- values
 
+
 def _torch():
     import sys
+
     return sys.modules.get("torch")
 
 
@@ -150,8 +180,13 @@ class _Encoder:
         if isinstance(value, float) and type(value).__module__ == "builtins":
             return self.run(float(value), depth)
         if isinstance(value, slice):
-            return {"$sl": [self.run(value.start, depth + 1), self.run(value.stop, depth + 1),
-                            self.run(value.step, depth + 1)]}
+            return {
+                "$sl": [
+                    self.run(value.start, depth + 1),
+                    self.run(value.stop, depth + 1),
+                    self.run(value.step, depth + 1),
+                ]
+            }
         if value is Ellipsis:
             return {"$el": 0}
         return self.ref(value)
@@ -293,8 +328,12 @@ class _Decoder:
 
     def array(self, tree) -> np.ndarray:
         dtype, shape = tree.get("dtype"), tree.get("shape")
-        if dtype not in NUMERIC_DTYPES or not isinstance(shape, list) \
-                or not all(isinstance(s, int) and s >= 0 for s in shape) or len(shape) > 32:
+        if (
+            dtype not in NUMERIC_DTYPES
+            or not isinstance(shape, list)
+            or not all(isinstance(s, int) and s >= 0 for s in shape)
+            or len(shape) > 32
+        ):
             raise WireError("bad array header")
         data = self.blob(next(iter(tree.values())))
         dt = np.dtype(dtype)
@@ -326,6 +365,7 @@ class _Decoder:
 
 
 # --------------------------------------------------------------------------- messages
+
 
 def send_message(sock: socket.socket, message: dict, values: dict, ref: Callable[[object], dict]) -> None:
     """Send ``message`` (JSON-ready fields) with ``values`` (encoded under ``"v"``)."""

@@ -12,6 +12,7 @@ A SIGINT (the grader's time limit, passed on by the sandbox's init process) rais
 KeyboardInterrupt in the student code that is running; between requests it is
 ignored.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -27,9 +28,11 @@ from ..channel.tail import Tail
 from ..defaults import THREAD_VARIABLES
 
 CHAPTERS = "coursekit.chapters"
-CHAPTERS_MESSAGE = ("coursekit.chapters cannot be imported while grading: it holds the chapters' own "
-                    "implementations of what the homework asks you to write. Write this part yourself "
-                    "(the chapter explains how; the grader runs your code without that package).")
+CHAPTERS_MESSAGE = (
+    "coursekit.chapters cannot be imported while grading: it holds the chapters' own "
+    "implementations of what the homework asks you to write. Write this part yourself "
+    "(the chapter explains how; the grader runs your code without that package)."
+)
 
 
 class _NoChapters:
@@ -156,6 +159,7 @@ class KernelPeer(rpc.Peer):
         self.shell.InteractiveTB.tb = None
         sys.last_type = sys.last_value = sys.last_traceback = None
         import gc
+
         gc.collect()
         return {"stdout": out.text(), "error": described, "exit": bool(self.shell.exit_now)}
 

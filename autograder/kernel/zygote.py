@@ -23,6 +23,7 @@ from the socket's credentials, to interrupt or kill the kernel) and waits for on
 back (by then the grader has put it into a process-count cgroup where it can), then
 forks the kernel, which serves the connection (:func:`autograder.kernel.server.serve`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,16 @@ def _check(ret: int, what: str) -> None:
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    _check(_libc().mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
-                         data.encode() if data else None), f"mount {target}")
+    _check(
+        _libc().mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
 
 
 class _CapHeader(ctypes.Structure):
@@ -132,6 +141,7 @@ def isolate(scratch_bytes: int, keep: Sequence[str] = ()) -> None:
 
 def _relay(child: int) -> int:
     """Pass SIGINT on to ``child``; reap everything; return ``child``'s exit code."""
+
     def forward(signum, frame):
         try:
             os.kill(child, signal.SIGINT)
@@ -177,9 +187,15 @@ def _kernel(conn: socket.socket, spec: dict, isolated: bool) -> int:
     os.closerange(keep + 1, 1 << 16)
     os.chdir(workdir)
     temp = "/tmp" if isolated else workdir
-    os.environ.update(HOME=workdir, TMPDIR=temp, MPLCONFIGDIR=os.path.join(workdir, ".mpl"),
-                      IPYTHONDIR=os.path.join(workdir, ".ipython"), MPLBACKEND="Agg")
+    os.environ.update(
+        HOME=workdir,
+        TMPDIR=temp,
+        MPLCONFIGDIR=os.path.join(workdir, ".mpl"),
+        IPYTHONDIR=os.path.join(workdir, ".ipython"),
+        MPLBACKEND="Agg",
+    )
     import tempfile
+
     tempfile.tempdir = None
     memory = int(spec.get("memory", MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
@@ -227,8 +243,9 @@ def main(argv=None) -> int:
     parser.add_argument("--preload", default="")
     parser.add_argument("--isolate", action="store_true")
     args = parser.parse_args(argv)
-    for name in ["IPython.core.interactiveshell", "autograder.kernel.server", "coursekit.harness"] + \
-            [m for m in args.preload.split(",") if m]:
+    for name in ["IPython.core.interactiveshell", "autograder.kernel.server", "coursekit.harness"] + [
+        m for m in args.preload.split(",") if m
+    ]:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module the kernel cannot import fails there, visibly

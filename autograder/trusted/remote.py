@@ -14,6 +14,7 @@ A hidden test that substitutes a reference version of an earlier part (``corr1d 
 _ref_corr1d``) rebinds the name in the kernel to a callable proxy of the trusted
 function; restoring the saved value rebinds the student's own object.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -27,8 +28,11 @@ from ..channel import rpc, wire
 
 #: exceptions a remote failure is raised as here, so that ``except AttributeError`` and
 #: ``hasattr`` behave as with a local object (any other name gets a class of its own)
-_BUILTIN_ERRORS = {name for name in dir(builtins)
-                   if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), Exception)}
+_BUILTIN_ERRORS = {
+    name
+    for name in dir(builtins)
+    if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), Exception)
+}
 _ERROR_CLASSES: dict[str, type[rpc.RemoteError]] = {}
 
 
@@ -83,8 +87,9 @@ class TrustedPeer(rpc.Peer):
         if "$ref" in tree:
             number = tree["$ref"]
             types = tree.get("type", [])
-            return Remote(self, number, [str(t) for t in types][:20] if isinstance(types, list) else [],
-                          bool(tree.get("call")))
+            return Remote(
+                self, number, [str(t) for t in types][:20] if isinstance(types, list) else [], bool(tree.get("call"))
+            )
         return super().resolve(tree)
 
     def ask(self, op: str, values: dict | None = None, **fields):

@@ -9,19 +9,29 @@ course's test helpers, shadowing a helper's name, defining ``__eq__``, reaching 
 channel to the grader is a Unix socket). These are flagged for manual review in the grades
 report; they cost no points by themselves.
 """
+
 from __future__ import annotations
 
 import ast
 
 #: the names a module is usually imported under (numpy as np ...): rebinding an attribute of one is flagged
 MODULE_NAMES = {"np", "numpy", "math", "torch", "builtins", "__builtins__", "checks", "coursekit", "testing"}
-RAW_IO_CALLS = ("os.write", "os.writev", "os.fdopen", "os.dup2", "sys._getframe", "inspect.currentframe",
-                "inspect.stack", "os.open")
+RAW_IO_CALLS = (
+    "os.write",
+    "os.writev",
+    "os.fdopen",
+    "os.dup2",
+    "sys._getframe",
+    "inspect.currentframe",
+    "inspect.stack",
+    "os.open",
+)
 #: the test helpers of coursekit.checks, and numpy's comparisons: a student function of that name is flagged
 HELPER_NAMES = {"check_close", "check_scalar", "check_shape", "to_float64", "rel_error", "allclose", "isclose"}
 
 
 # --------------------------------------------------------------------------- static scan
+
 
 def _dotted(node) -> str:
     parts = []

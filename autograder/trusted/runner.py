@@ -19,6 +19,7 @@ is interrupted (KeyboardInterrupt in the student's code, as Jupyter's interrupt
 button does) and the run goes on with the next cell; a kernel that does not answer
 within :data:`INTERRUPT_GRACE` seconds is killed, and the cells after it are not run.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -36,8 +37,9 @@ from ..model import Cell, Outcome, PartResult
 from .remote import KernelDied, TestNamespace, TrustedPeer, from_kernel
 from .sandbox import KernelDidNotStart
 
-KERNEL_DIED = ("the kernel died (a crash, os._exit, exit(), or running out of memory); "
-               "parts that had not run yet score 0")
+KERNEL_DIED = (
+    "the kernel died (a crash, os._exit, exit(), or running out of memory); parts that had not run yet score 0"
+)
 
 _HIDDEN = re.compile(r"^### (BEGIN|END) HIDDEN TESTS[^\n]*$", re.M)
 
@@ -47,7 +49,7 @@ def segments(source: str) -> list[tuple[bool, str]]:
     in order (each piece is whole top-level statements)."""
     out, hidden, start = [], False, 0
     for match in _HIDDEN.finditer(source):
-        out.append((hidden, source[start:match.start()]))
+        out.append((hidden, source[start : match.start()]))
         hidden, start = match.group(1) == "BEGIN", match.end()
     out.append((hidden, source[start:]))
     return [(h, code) for h, code in out if code.strip()]
@@ -93,15 +95,20 @@ class _Alarm:
 class Runner:
     """Runs the cells of one submission against one kernel (a :class:`autograder.trusted.sandbox.KernelProcess`)."""
 
-    def __init__(self, kernel, cell_timeout: float, student_names: set[str], shared_names: set[str],
-                 sources: tuple[dict[str, str], list[str]] = ({}, [])):
+    def __init__(
+        self,
+        kernel,
+        cell_timeout: float,
+        student_names: set[str],
+        shared_names: set[str],
+        sources: tuple[dict[str, str], list[str]] = ({}, []),
+    ):
         self.kernel, self.cell_timeout = kernel, cell_timeout
         self.sources = sources  # (the student's cells by grade_id, the setup cells): for coursekit.rules
         self.peer = TrustedPeer(kernel.sock)
         self.alive = True
         self.ns = TestNamespace(self.peer, student_names, shared_names)
-        dict.update(self.ns, {"__name__": "__main__", "__builtins__": __builtins__,
-                              "get_ipython": lambda: _NoShell()})
+        dict.update(self.ns, {"__name__": "__main__", "__builtins__": __builtins__, "get_ipython": lambda: _NoShell()})
         self.peer.deadline = time.monotonic() + START_LIMIT
         try:
             header, _ = self.peer.receive()
@@ -112,6 +119,7 @@ class Runner:
         if not header.get("ready"):
             raise KernelDidNotStart("the grading kernel did not start")
         from coursekit import harness, rules
+
         self._grading = contextlib.ExitStack()
         self._grading.enter_context(harness.grading_with(self.peer))  # the course's operations run in the kernel
         rules.use_sources(*self.sources)  # rules read the submission's cells, never the kernel's word
@@ -192,15 +200,19 @@ class Runner:
         outcome.completed = True
         outcome.error = ("KeyboardInterrupt", "")
         name = cell.grade_id or "a setup cell"
-        notes.append(f"cell '{name}' was stopped at the time limit ({self.cell_timeout:g} s): "
-                     "an infinite loop or a far too slow solution")
+        notes.append(
+            f"cell '{name}' was stopped at the time limit ({self.cell_timeout:g} s): "
+            "an infinite loop or a far too slow solution"
+        )
         self.kernel.interrupt()
         try:
             with _Alarm(self.peer, time.monotonic() + INTERRUPT_GRACE):
                 self.peer.ask("ping")
         except (rpc.Deadline, KernelDied, Exception):  # noqa: BLE001 - no answer, whatever the cause: kill it
-            notes.append(f"a cell ran past {self.cell_timeout:g} s and could not be interrupted; "
-                         "parts that had not run yet score 0")
+            notes.append(
+                f"a cell ran past {self.cell_timeout:g} s and could not be interrupted; "
+                "parts that had not run yet score 0"
+            )
             self.kernel.kill()
             self.alive = False
 
@@ -211,6 +223,7 @@ class Runner:
 
     def close(self) -> None:
         from coursekit import rules
+
         self._grading.close()
         rules.use_sources(None)
         if self.alive:
@@ -235,20 +248,28 @@ def explain(ename: str, evalue: str, cell_timeout: float, hidden_input: bool = F
     evalue = (evalue or "").strip()
     if hidden_input and ename not in ("NotImplementedError", "KeyboardInterrupt"):
         shown = ename if ename in _BUILTIN_NAMES else "an exception"
-        return (f"Your code raised {shown} on an input of the hidden tests (its message is not shown: it "
-                "could reveal that input). Your code passes the visible tests; try your own inputs of other "
-                "shapes and sizes, and the edge cases the instructions name.")
+        return (
+            f"Your code raised {shown} on an input of the hidden tests (its message is not shown: it "
+            "could reveal that input). Your code passes the visible tests; try your own inputs of other "
+            "shapes and sizes, and the edge cases the instructions name."
+        )
     if ename == "NotImplementedError":
-        return ("Not attempted yet: the function still raises NotImplementedError. Replace "
-                "`raise NotImplementedError()` with your code.")
+        return (
+            "Not attempted yet: the function still raises NotImplementedError. Replace "
+            "`raise NotImplementedError()` with your code."
+        )
     if ename == "KeyboardInterrupt":
-        return (f"Timed out: this part ran longer than {cell_timeout:g} s and was stopped. Look for an "
-                "infinite loop, or a far too slow solution.")
+        return (
+            f"Timed out: this part ran longer than {cell_timeout:g} s and was stopped. Look for an "
+            "infinite loop, or a far too slow solution."
+        )
     if ename == "AssertionError":
         return evalue or "A hidden check failed: your result is wrong for an input the visible tests do not cover."
     if ename == "NameError":
-        return (f"{evalue}. Define it in the cell marked YOUR CODE HERE (did you rename it, or "
-                "is it defined in a cell you added? Added cells are not run by the grader).")
+        return (
+            f"{evalue}. Define it in the cell marked YOUR CODE HERE (did you rename it, or "
+            "is it defined in a cell you added? Added cells are not run by the grader)."
+        )
     return f"Your code raised {ename}: {evalue}"
 
 
@@ -268,8 +289,15 @@ def collect(parts, outcomes: dict[int, Outcome], cell_timeout: float) -> list[Pa
             message = explain(outcome.error[0], outcome.error[1], cell_timeout, outcome.hidden_input)
             results.append(PartResult(part.grade_id, part.points, 0.0, "failed", message[:MESSAGE_LIMIT]))
         elif not outcome.completed:
-            results.append(PartResult(part.grade_id, part.points, 0.0, "not run",
-                                      "Not run: the kernel stopped before this part (see the notes above)."))
+            results.append(
+                PartResult(
+                    part.grade_id,
+                    part.points,
+                    0.0,
+                    "not run",
+                    "Not run: the kernel stopped before this part (see the notes above).",
+                )
+            )
         else:
             results.append(PartResult(part.grade_id, part.points, part.points, "passed", "All checks passed."))
     return results

@@ -24,6 +24,7 @@ Without bubblewrap (or where the machine refuses user namespaces) :func:`availab
 says why, and grading refuses to start unless the instructor asks for
 ``--no-sandbox``: the kernels are then plain processes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +46,21 @@ from .. import COURSE_ROOT
 from ..defaults import MAX_PROCESSES, MEMORY_LIMIT, SCRATCH_BYTES, START_LIMIT, THREAD_VARIABLES
 from . import limits
 
-ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd",
-             "group", "hosts", "fonts", "mime.types", "ssl/certs", "alternatives", "matplotlibrc")
+ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "nsswitch.conf",
+    "passwd",
+    "group",
+    "hosts",
+    "fonts",
+    "mime.types",
+    "ssl/certs",
+    "alternatives",
+    "matplotlibrc",
+)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -62,9 +76,29 @@ def bwrap_command(python: str, args: list[str]) -> list[str]:
     bwrap = shutil.which("bwrap")
     if not bwrap:
         raise SandboxUnavailable("bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)")
-    cmd = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-           "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
-           "--setenv", "HOME", "/tmp", "--setenv", "PYTHONHASHSEED", "0", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
+    cmd = [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+        "--setenv",
+        "HOME",
+        "/tmp",
+        "--setenv",
+        "PYTHONHASHSEED",
+        "0",
+        "--setenv",
+        "PYTHONDONTWRITEBYTECODE",
+        "1",
+    ]
     for var in ("OPENBLAS_CORETYPE", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS"):
         if os.environ.get(var):  # math-library settings of the grading run apply to kernels too
             cmd += ["--setenv", var, os.environ[var]]
@@ -79,7 +113,11 @@ def bwrap_command(python: str, args: list[str]) -> list[str]:
     for path in kept_paths():
         cmd += ["--ro-bind", path, path]
     # the chapters' implementations of homework parts are not in a kernel's view (coursekit/chapters)
-    cmd += ["--ro-bind", str(COURSE_ROOT / "autograder" / "kernel" / "blocked_chapters"), str(COURSE_ROOT / "coursekit" / "chapters")]
+    cmd += [
+        "--ro-bind",
+        str(COURSE_ROOT / "autograder" / "kernel" / "blocked_chapters"),
+        str(COURSE_ROOT / "coursekit" / "chapters"),
+    ]
     # bwrap's root (a tmpfs holding the mount points, /etc ...) read-only: no kernel leaves a file there
     cmd += ["--remount-ro", "/"]
     return cmd + ["--chdir", "/tmp", python, *args]
@@ -98,8 +136,9 @@ class KernelProcess:
     """The grader's handle on one kernel: its channel, and its init process held by a pidfd
     (a signal can never reach another process that has reused a dead init's PID)."""
 
-    def __init__(self, sock: socket.socket, init_pid: int, group: limits.KernelGroup | None = None,
-                 events: str | None = None):
+    def __init__(
+        self, sock: socket.socket, init_pid: int, group: limits.KernelGroup | None = None, events: str | None = None
+    ):
         self.sock, self.init_pid, self.group, self.events = sock, init_pid, group, events
         self.watchdog: limits.Watchdog | None = None
         try:
@@ -116,6 +155,7 @@ class KernelProcess:
         if self.pidfd is None:
             return False
         import select
+
         return not select.select([self.pidfd], [], [], 0)[0]  # readable once the process has exited
 
     def _signal(self, sig: int, group: bool = False) -> None:
@@ -175,17 +215,22 @@ class ZygoteAddress:
     def with_events(self, events: str) -> ZygoteAddress:
         return dataclasses.replace(self, events=events)
 
-    def connect(self, threads: int | None = None, memory: int | None = None,
-                workdir: str | None = None) -> KernelProcess:
+    def connect(
+        self, threads: int | None = None, memory: int | None = None, workdir: str | None = None
+    ) -> KernelProcess:
         """A fresh kernel for one submission (its channel is ready for :mod:`autograder.trusted.remote`)."""
         memory = memory or self.memory
         group = None
         if self.sandboxed and self.cgroups is not None:
-            group = limits.KernelGroup(self.cgroups, self.token + uuid.uuid4().hex[:12], memory, threads,
-                                       MAX_PROCESSES)
-        spec = {"threads": threads, "memory": memory, "scratch": SCRATCH_BYTES, "keep": kept_paths(),
-                "nproc": None if (group and "pids" in group.applied) or not self.sandboxed else MAX_PROCESSES,
-                "workdir": workdir}
+            group = limits.KernelGroup(self.cgroups, self.token + uuid.uuid4().hex[:12], memory, threads, MAX_PROCESSES)
+        spec = {
+            "threads": threads,
+            "memory": memory,
+            "scratch": SCRATCH_BYTES,
+            "keep": kept_paths(),
+            "nproc": None if (group and "pids" in group.applied) or not self.sandboxed else MAX_PROCESSES,
+            "workdir": workdir,
+        }
         try:
             sock, pid = self._start(spec)
         except BaseException:
@@ -217,7 +262,7 @@ class ZygoteAddress:
         pid = None
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                pid = struct.unpack("3i", payload[:struct.calcsize("3i")])[0]
+                pid = struct.unpack("3i", payload[: struct.calcsize("3i")])[0]
         if data != b"P" or not pid:
             sock.close()
             raise KernelDidNotStart("the grading kernel did not start")
@@ -227,8 +272,15 @@ class ZygoteAddress:
 class Zygote:
     """One zygote process per batch (see the module docstring); :meth:`connect` gives a kernel."""
 
-    def __init__(self, *, sandboxed: bool, preload: Sequence[str] = (), threads: int | None = None,
-                 cgroups: bool = True, memory: int = MEMORY_LIMIT) -> None:
+    def __init__(
+        self,
+        *,
+        sandboxed: bool,
+        preload: Sequence[str] = (),
+        threads: int | None = None,
+        cgroups: bool = True,
+        memory: int = MEMORY_LIMIT,
+    ) -> None:
         self.sandboxed, self.memory, self.threads = sandboxed, memory, threads
         self.proc: subprocess.Popen[bytes] | None = None
         # kernels' cgroups (sandboxed grading only); without them, RLIMIT_NPROC and a watchdog
@@ -248,7 +300,14 @@ class Zygote:
             listener.bind(self.address_path)
             listener.listen(64)
             python = str(Path(sys.prefix) / "bin" / "python")
-            args = ["-m", "autograder.kernel.zygote", "--listen-fd", str(listener.fileno()), "--preload", ",".join(preload)]
+            args = [
+                "-m",
+                "autograder.kernel.zygote",
+                "--listen-fd",
+                str(listener.fileno()),
+                "--preload",
+                ",".join(preload),
+            ]
             env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
             if threads:
                 env.update({v: str(threads) for v in THREAD_VARIABLES})
@@ -256,14 +315,21 @@ class Zygote:
                 cmd = bwrap_command(python, args + ["--isolate"])
                 for var in (*THREAD_VARIABLES, "MPLBACKEND"):
                     if var in env:
-                        cmd[cmd.index("--clearenv") + 1:cmd.index("--clearenv") + 1] = ["--setenv", var, env[var]]
+                        cmd[cmd.index("--clearenv") + 1 : cmd.index("--clearenv") + 1] = ["--setenv", var, env[var]]
             else:
                 cmd = [python, *args]
             self.log = os.path.join(self.dir, "zygote-stderr.txt")
             with open(self.log, "wb") as log:
-                self.proc = proc = subprocess.Popen(cmd, pass_fds=[listener.fileno()], stdin=subprocess.DEVNULL,
-                                                    stdout=subprocess.PIPE, stderr=log, env=env,
-                                                    cwd=self.dir, start_new_session=True)
+                self.proc = proc = subprocess.Popen(
+                    cmd,
+                    pass_fds=[listener.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    env=env,
+                    cwd=self.dir,
+                    start_new_session=True,
+                )
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if b"zygote ready" not in line:
@@ -295,11 +361,14 @@ class Zygote:
         return describe(self.sandboxed, self.cgroups, self.memory, self.threads)
 
 
-def describe(sandboxed: bool, cgroups: limits.Cgroups | None = None, memory: int = MEMORY_LIMIT,
-             threads: int | None = None) -> str:
+def describe(
+    sandboxed: bool, cgroups: limits.Cgroups | None = None, memory: int = MEMORY_LIMIT, threads: int | None = None
+) -> str:
     if sandboxed:
-        return ("sandboxed kernels (bubblewrap: read-only view without solutions/ or other submissions, "
-                "no network, own PID/IPC namespaces, no capabilities; "
-                f"{limits.describe(cgroups, memory, threads)}; {SCRATCH_BYTES >> 20} MiB of private scratch, "
-                "/tmp and /dev/shm (tmpfs))")
+        return (
+            "sandboxed kernels (bubblewrap: read-only view without solutions/ or other submissions, "
+            "no network, own PID/IPC namespaces, no capabilities; "
+            f"{limits.describe(cgroups, memory, threads)}; {SCRATCH_BYTES >> 20} MiB of private scratch, "
+            "/tmp and /dev/shm (tmpfs))"
+        )
     return "NO SANDBOX (--no-sandbox): kernels ran as plain processes with the instructor's rights"

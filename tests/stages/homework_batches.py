@@ -7,6 +7,7 @@ tailored to this homework), and in the first assignment's batch a submission tha
 forever and one that kills its kernel. Grading them together costs one sandbox start per
 homework; tests/stages/test_grading.py and test_lying_kernel.py read the results.
 """
+
 import csv
 import importlib.util
 import json
@@ -27,7 +28,7 @@ CELL_TIMEOUT = {"hw5_lenet5": 60.0}
 DEFAULT_CELL_TIMEOUT = 20.0
 LOOP_CELL = "while True:\n    pass\n"
 CRASH_CELL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
-LIAR_CHECK = "hw2_convolution"   # its batch also grades the solution with a liar installed
+LIAR_CHECK = "hw2_convolution"  # its batch also grades the solution with a liar installed
 
 
 def load_bugs(assignment: str) -> list[dict]:
@@ -115,14 +116,29 @@ def batch(assignment: str, tmp_root: Path) -> dict:
         nbformat.write(patched(source_nb, extra["loop"], prepend=LOOP_CELL), subs / "loops_forever.ipynb")
         nbformat.write(patched(source_nb, extra["crash"], prepend=CRASH_CELL), subs / "kills_kernel.ipynb")
     out = tmp_root / assignment / "graded"
-    code = grade_folder(assignment, subs, out, workers=2, cell_timeout=CELL_TIMEOUT.get(assignment, DEFAULT_CELL_TIMEOUT),
-                        progress=False)
+    code = grade_folder(
+        assignment,
+        subs,
+        out,
+        workers=2,
+        cell_timeout=CELL_TIMEOUT.get(assignment, DEFAULT_CELL_TIMEOUT),
+        progress=False,
+    )
     with open(out / "grades.csv") as fh:
         rows = {row["student"]: row for row in csv.DictReader(fh)}
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
-    _BATCHES[assignment] = dict(assignment=assignment, code=code, rows=rows, results=results, out=out, bugs=bugs, extra=extra,
-                                source_nb=source_nb, parts=read_parts(source_nb), packs=packs, liars=liars,
-                                submission_of={b["name"]: f"bugs_{i:02d}" for i, p in enumerate(packs) for b in p})
+    _BATCHES[assignment] = dict(
+        assignment=assignment,
+        code=code,
+        rows=rows,
+        results=results,
+        out=out,
+        bugs=bugs,
+        extra=extra,
+        source_nb=source_nb,
+        parts=read_parts(source_nb),
+        packs=packs,
+        liars=liars,
+        submission_of={b["name"]: f"bugs_{i:02d}" for i, p in enumerate(packs) for b in p},
+    )
     return _BATCHES[assignment]
-
-

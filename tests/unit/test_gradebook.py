@@ -1,5 +1,6 @@
 """Grades reach nbgrader's gradebook, SQLite and PostgreSQL, with parallel workers,
 and nbgrader's own export reads them back."""
+
 import csv
 import glob
 import os
@@ -35,8 +36,10 @@ def postgres_url():
         subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], env=env, capture_output=True)
     initdb = find_initdb()
     if initdb is None:
-        pytest.skip("PostgreSQL server not available: Debian's `postgresql` package could not be installed "
-                    "(needs root and the Debian registry)")
+        pytest.skip(
+            "PostgreSQL server not available: Debian's `postgresql` package could not be installed "
+            "(needs root and the Debian registry)"
+        )
     bindir = os.path.dirname(initdb)
     data = tempfile.mkdtemp(prefix="autograde-pg-")
     run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -44,12 +47,28 @@ def postgres_url():
         shutil.chown(data, "postgres", "postgres")
     port = free_port()
     subprocess.run([*run_as, initdb, "-D", data, "-A", "trust", "-U", "grader"], check=True, capture_output=True)
-    subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", data, "-w", "-l", f"{data}/log",
-                    "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            *run_as,
+            f"{bindir}/pg_ctl",
+            "-D",
+            data,
+            "-w",
+            "-l",
+            f"{data}/log",
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
-        subprocess.run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "grader", "gradebook"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "grader", "gradebook"],
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql://grader@127.0.0.1:{port}/gradebook"
     finally:
         subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
@@ -57,15 +76,13 @@ def postgres_url():
 
 
 def class_of_six(toy):
-    return {f"s{i}": submission(toy, mul_body="    return a * b" if i % 2 == 0 else "    return 0")
-            for i in range(6)}
+    return {f"s{i}": submission(toy, mul_body="    return a * b" if i % 2 == 0 else "    return 0") for i in range(6)}
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_parallel_batch_writes_every_grade_to_the_gradebook(backend, tmp_path, request):
     toy = make_toy(tmp_path)
-    url = (f"sqlite:///{tmp_path / 'gradebook.db'}" if backend == "sqlite"
-           else request.getfixturevalue("postgres_url"))
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     code, results, out = grade(toy, tmp_path, class_of_six(toy), db_url=url, workers=2)
     assert code == 0
     ensure_alembic_on_path()

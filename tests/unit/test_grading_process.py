@@ -1,6 +1,7 @@
 """The batch grader's trusted per-submission process: its exit status is read right however many
 threads start and wait for such processes, and when it dies without a word (a signal, an empty
 log), the submission is graded once more in a new process, and the report says so."""
+
 import os
 import signal
 import tempfile

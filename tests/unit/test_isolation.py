@@ -6,6 +6,7 @@ children or shared memory are stopped (with a cgroup, and with the watchdog that
 it where cgroups are not writable) while a neighbour goes on; each kernel's cgroup carries
 the memory, CPU and process limits; the cgroup v2 set-up is checked on a model of the tree.
 """
+
 import json
 import os
 from pathlib import Path
@@ -99,10 +100,19 @@ def test_nothing_one_kernel_writes_is_visible_to_another(zygote):
     outside = [p for p in seen["created"] if not p.startswith(tuple(d + "/" for d in private))]
     assert outside == [], f"kernel A wrote outside its private tmpfs: {outside}"
     assert any(p.startswith("/tmp/work/") for p in seen["created"])  # its scratch folder is writable
-    for path in ("/etc/ld.so.preload", f"/{MARK}.py", f"/dev/{MARK}", f"/etc/{MARK}", f"/{MARK}",
-                 f"/dev/pts/{MARK}", f"/proc/{MARK}"):
+    for path in (
+        "/etc/ld.so.preload",
+        f"/{MARK}.py",
+        f"/dev/{MARK}",
+        f"/etc/{MARK}",
+        f"/{MARK}",
+        f"/dev/pts/{MARK}",
+        f"/proc/{MARK}",
+    ):
         assert seen["refused"].get(path) in ("EROFS", "EACCES"), (path, seen["refused"].get(path))
-    assert set(seen["reasons"]) <= {"EROFS", "EACCES", "EEXIST"} and sum(seen["reasons"].values()) > 10_000, seen["reasons"]
+    assert set(seen["reasons"]) <= {"EROFS", "EACCES", "EEXIST"} and sum(seen["reasons"].values()) > 10_000, seen[
+        "reasons"
+    ]
     assert b_outcome.error is None, b_outcome
     assert json.loads(b_outcome.stdout) == {"found": [], "preload": False}
 
@@ -212,8 +222,7 @@ def fake_tree(tmp_path: Path, procs: list[int]) -> Path:
     (own / "cgroup.procs").write_text("".join(f"{p}\n" for p in procs))
     proc = tmp_path / "proc"
     (proc / "self").mkdir(parents=True)
-    (proc / "self" / "mountinfo").write_text(
-        f"30 20 0:26 / {mount} rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
+    (proc / "self" / "mountinfo").write_text(f"30 20 0:26 / {mount} rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
     (proc / "self" / "cgroup").write_text("0::/user.slice/run-1.scope\n")
     return own
 
@@ -240,8 +249,9 @@ def test_cgroup_v2_uses_the_graders_own_delegated_cgroup(tmp_path, monkeypatch):
     group = limits.KernelGroup(found, "autograder-k1", 1 << 30, 2, 256)
     folder = own / "autograder-k1"
     assert group.applied == {"memory", "cpu", "pids"} and set(group.folders.values()) == {folder}
-    assert [(folder / f).read_text() for f in ("memory.max", "memory.swap.max", "memory.oom.group", "cpu.max",
-                                                "pids.max")] == [str(1 << 30), "0", "1", "200000 100000", "256"]
+    assert [
+        (folder / f).read_text() for f in ("memory.max", "memory.swap.max", "memory.oom.group", "cpu.max", "pids.max")
+    ] == [str(1 << 30), "0", "1", "200000 100000", "256"]
     assert group.add(4242) and (folder / "cgroup.procs").read_text() == "4242"
     (folder / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     assert group.oom_kills() == 1

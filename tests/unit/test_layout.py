@@ -1,6 +1,7 @@
 """The grader's folders follow its trust boundary, and the imports keep to it: the kernel side
 (what runs in the sandbox, where student code runs) imports only the channel and the defaults;
 the trusted side and the batch import nothing from the kernel side."""
+
 import ast
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def test_what_the_kernel_runs_of_the_package_root_is_the_standard_library():
     for name in ("__init__.py", "defaults.py"):
         tree = ast.parse((PACKAGE / name).read_text())
         imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        imported |= {n.module.split(".")[0] for n in ast.walk(tree)
-                     if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+        imported |= {
+            n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level
+        }
         assert imported <= {"__future__", "pathlib"}, (name, imported)

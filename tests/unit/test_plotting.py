@@ -1,4 +1,5 @@
 """coursekit.plotting's block diagrams draw what they are asked to, on a headless backend."""
+
 import matplotlib
 
 matplotlib.use("Agg")

@@ -1,6 +1,7 @@
 """coursekit.chapters.transfer: the network's shapes, the training loop, frozen features, the saliency
 and occlusion maps against hand-computed cases, receptive fields, ranks, the contrastive loss
 and one-shot episodes."""
+
 from typing import Any
 
 import numpy as np
@@ -37,8 +38,9 @@ def test_train_steps_counts_steps_is_reproducible_and_learns():
     for _ in range(2):
         torch.manual_seed(0)
         net = transfer.small_convnet(outputs=2)
-        losses = transfer.train_steps(net, images, labels, 30, [{"params": net.parameters(), "lr": 1e-2}],
-                                      batch_size=16, seed=3)
+        losses = transfer.train_steps(
+            net, images, labels, 30, [{"params": net.parameters(), "lr": 1e-2}], batch_size=16, seed=3
+        )
         runs.append((losses, transfer.accuracy(net, images, labels)))
     assert len(runs[0][0]) == 30
     assert runs[0] == runs[1]
@@ -52,8 +54,7 @@ def test_train_steps_frozen_group_does_not_move():
     for p in net[:7].parameters():
         p.requires_grad_(False)
     images = np.random.default_rng(1).random((12, 28, 28)).astype(np.float32)
-    transfer.train_steps(net, images, np.arange(12) % 3, 5, [{"params": net[7].parameters(), "lr": 0.1}],
-                         batch_size=4)
+    transfer.train_steps(net, images, np.arange(12) % 3, 5, [{"params": net[7].parameters(), "lr": 0.1}], batch_size=4)
     assert torch.equal(before, net[0].weight)
 
 
@@ -79,7 +80,7 @@ def test_saliency_of_a_linear_model_is_its_weights():
 def test_occlusion_map_by_hand():
     image = np.arange(16, dtype=np.float64).reshape(4, 4)
 
-    def score(batch):          # the sum of the pixels: occluding removes the square's sum
+    def score(batch):  # the sum of the pixels: occluding removes the square's sum
         return batch.reshape(len(batch), -1).sum(1)
 
     occ = transfer.occlusion_map(score, image, size=2, stride=2)
@@ -98,12 +99,12 @@ def test_ranks_and_rank_correlation():
     np.testing.assert_array_equal(transfer.ranks(np.array([3.0, 1.0, 2.0])), [2, 0, 1])
     np.testing.assert_array_equal(transfer.ranks(np.array([0.0, 5.0, 0.0, 1.0])), [0.5, 3, 0.5, 2])
     a = np.array([1.0, 2.0, 3.0, 4.0])
-    assert transfer.rank_correlation(a, a ** 3) == pytest.approx(1.0)
+    assert transfer.rank_correlation(a, a**3) == pytest.approx(1.0)
     assert transfer.rank_correlation(a, -a) == pytest.approx(-1.0)
     # against the textbook formula 1 - 6 sum d^2 / (n (n^2 - 1)) when there are no ties
     x, y = np.array([1.0, 5.0, 2.0, 8.0, 3.0]), np.array([2.0, 1.0, 4.0, 9.0, 7.0])
     d = transfer.ranks(x) - transfer.ranks(y)
-    assert transfer.rank_correlation(x, y) == pytest.approx(1 - 6 * (d ** 2).sum() / (5 * 24))
+    assert transfer.rank_correlation(x, y) == pytest.approx(1 - 6 * (d**2).sum() / (5 * 24))
 
 
 def test_receptive_field_of_the_chapter_network_matches_autograd():
@@ -145,7 +146,7 @@ def test_one_shot_accuracy_perfect_and_chance():
     separated = np.eye(5)[labels] * 10 + np.random.default_rng(0).normal(size=(50, 5)) * 0.01
     hits = transfer.one_shot_accuracy(separated, labels, query_class=3, episodes=50)
     assert hits.shape == (50,) and hits.all()
-    many = np.repeat(np.arange(5), 400)      # embeddings that ignore the class: chance
+    many = np.repeat(np.arange(5), 400)  # embeddings that ignore the class: chance
     noise = np.random.default_rng(1).normal(size=(2000, 5))
     rate = transfer.one_shot_accuracy(noise, many, query_class=3, episodes=2000, seed=1).mean()
-    assert 0.12 < rate < 0.28        # chance is 1/5
+    assert 0.12 < rate < 0.28  # chance is 1/5
