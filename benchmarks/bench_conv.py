@@ -214,7 +214,10 @@ def run_layer(name: str, args) -> list[dict]:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'layer':6s} {'method':16s} {'median ms':>10s} {'min ms':>9s} {'x torch':>8s} {'GFLOP/s':>8s} {'runs':>5s}  note"
+    header = (
+        f"{'layer':6s} {'method':16s} {'median ms':>10s} {'min ms':>9s} {'x torch':>8s} {'GFLOP/s':>8s} {'runs':>5s}"
+        "  note"
+    )
     print(header)
     print("-" * len(header))
     for layer in dict.fromkeys(r["layer"] for r in rows):

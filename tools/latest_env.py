@@ -23,8 +23,8 @@ the index serves none, plain ``torch`` (the newest, whatever its build).
 cell installs beside Colab's own packages) at exactly its lower bound (``numpy>=1.24`` gives
 ``numpy==1.24``), with the newest releases of what runs the notebooks (nbval, pytest,
 pytest-xdist, ipykernel) that go with them, and not the dev extra (whose lower bounds are
-the pins, newer than these): the test of those lower bounds. torch's lower bound exists only as a CUDA build (about 3 GB with its nvidia
-packages): it runs on the CPU all the same.
+the pins, newer than these): the test of those lower bounds. torch's lower bound exists only
+as a CUDA build (about 3 GB with its nvidia packages): it runs on the CPU all the same.
 
 The versions installed are written to ``_build/<name>-versions.txt`` (pip freeze) and the
 direct dependencies are printed (the README's table of what passed comes from there).

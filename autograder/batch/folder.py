@@ -7,10 +7,10 @@ Layout accepted for the submissions folder (one entry per student):
     submissions/carol/hw1_mlp/hw1_mlp.ipynb nbgrader's exchange layout
 
 Only regular files and folders are read, never through a symbolic link, and a student id
-must be a plain name (:mod:`autograder.batch.ingest`). Each submission is graded in its own child
-process (:mod:`autograder.batch.processes`) (and its own kernel, with its own limits), with a per-cell time limit and a hard
-limit for the whole submission; a crash or an infinite loop costs that student the
-affected parts and nothing else. The outputs are written by :mod:`autograder.batch.outputs`.
+must be a plain name (:mod:`autograder.batch.ingest`). Each submission is graded in its own
+child process (:mod:`autograder.batch.processes`) and its own kernel, with its own limits, a
+per-cell time limit and a hard limit for the whole submission; a crash or an infinite loop
+costs that student the affected parts and nothing else. The outputs are written by :mod:`autograder.batch.outputs`.
 """
 
 from __future__ import annotations

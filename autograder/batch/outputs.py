@@ -6,8 +6,9 @@ that is not the grader's own has its control characters escaped (:func:`clean`: 
 carriage returns, ANSI escapes, tabs, Unicode line and paragraph separators, NEL, bidi
 controls) and never starts a line of the report (it is indented under the grader's words).
 
-Manually graded parts (written answers, :attr:`PartResult.manual <autograder.model.PartResult>`) are shown as awaiting a person:
-an empty cell in grades.csv, with their points in ``awaiting_manual``; once in the report.
+Manually graded parts (written answers, ``PartResult.manual``) are shown as awaiting a
+person: an empty cell in grades.csv, with their points in ``awaiting_manual``; once in the
+report.
 """
 
 from __future__ import annotations

@@ -91,10 +91,10 @@ def start_forkserver(preload: list[str], threads: int) -> None:
     Forked from it, a grading process (where the tests run) starts with the grader and
     the notebook's setup imports (numpy, torch ...) already loaded, instead of importing
     them again for each student (about 2 s of CPU each); the kernels come from the
-    batch's zygote, which preloads the same modules (:mod:`autograder.trusted.sandbox`). The BLAS and
-    OpenMP libraries read their thread counts when they load, so the server starts
-    with ``threads`` in its environment (and matplotlib with its file-only backend). Only the first call in a process starts it;
-    later calls (another assignment graded by the same process) reuse that server:
+    batch's zygote, which preloads the same modules (:mod:`autograder.trusted.sandbox`). The
+    BLAS and OpenMP libraries read their thread counts when they load, so the server starts
+    with ``threads`` in its environment (and matplotlib with its file-only backend). Only the
+    first call in a process starts it; later calls (another assignment graded by the same process) reuse that server:
     their modules are then imported by each kernel.
     """
     from multiprocessing import forkserver

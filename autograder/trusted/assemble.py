@@ -3,8 +3,8 @@
 It follows the *source* notebook cell by cell: the instructor's setup and test
 cells (hidden tests included) come from the source, and only the code of the
 solution cells comes from the submission (see :func:`plan`; tests run in the trusted
-process, the student's code in the sandboxed kernel, :mod:`autograder.trusted.runner`). So a student cannot edit or delete a
-test, cells a student added are not run, and cells moved out of order are graded
+process, the student's code in the sandboxed kernel, :mod:`autograder.trusted.runner`). So a
+student cannot edit or delete a test, cells a student added are not run, and cells moved out of order are graded
 in the source's order.
 
 Submissions get damaged on the way (editors and Colab round trips strip cell

@@ -441,7 +441,7 @@ NOTEBOOK_STATE_JS = """
     .map(e => e.textContent).filter(t => /Error|Traceback/.test(t)).map(t => t.trim().split('\\n').slice(-1)[0].slice(0, 200));
   return {prompts, errors};
 }
-"""
+"""  # noqa: E501 - JavaScript for the browser
 
 
 def run_all_and_validate(context, lab: dict, folder: str, shot: str) -> dict:
@@ -466,7 +466,7 @@ def run_all_and_validate(context, lab: dict, folder: str, shot: str) -> dict:
         tab.wait_for_function(f"() => {prompts}.some(t => t.includes('*'))", timeout=60_000)
         tab.wait_for_function(
             f"""() => !{prompts}.some(t => t.includes('*')) && {prompts}.some(t => /\\[\\d+\\]/.test(t))
-                     && document.querySelector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")""",
+                     && document.querySelector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")""",  # noqa: E501 - JavaScript
             timeout=RUN_ALL_TIMEOUT_MS,
         )
         state = tab.evaluate(NOTEBOOK_STATE_JS)

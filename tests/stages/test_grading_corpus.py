@@ -207,7 +207,7 @@ for _path in glob.glob(os.path.join(_root, "solutions", "*", "*.ipynb")) + [os.p
                 exec("".join(_c["source"]), globals())
     except Exception:
         pass
-""",
+""",  # noqa: E501 - an attack, as a student would write it
     "mutates_helper_in_place": """
 import coursekit.checks as _c
 _c.check_close.__code__ = (lambda *a, **k: 0.0).__code__
@@ -846,7 +846,7 @@ CPU_HOG = """
 import subprocess, time
 subprocess.Popen(["/bin/sh", "-c", "for i in $(seq 200); do setsid bash -c 'while [ $SECONDS -lt 10 ]; do :; done' & done"])
 time.sleep(2)
-"""
+"""  # noqa: E501 - a student cell
 NEIGHBOUR_TIMEOUT = 5.0  # 25 times the longest cell of hw2's solution; the hog runs twice as long
 
 

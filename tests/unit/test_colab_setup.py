@@ -124,7 +124,9 @@ COLAB = textwrap.dedent("""
         result = shell.run_cell(statement)
         if not result.success:
             sys.exit(f"after the setup cell, `{statement}` fails: {result.error_in_exec!r}")
-    loaded = {name: getattr(m, "__file__", None) for name, m in sys.modules.items() if name.split(".")[0] == "coursekit"}
+    loaded = {
+        name: getattr(m, "__file__", None) for name, m in sys.modules.items() if name.split(".")[0] == "coursekit"
+    }
     print("LOADED " + json.dumps(loaded))
 """)
 

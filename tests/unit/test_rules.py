@@ -24,7 +24,10 @@ def grading():
     rules.use_sources(None)
 
 
-HONEST = "def corr1d(x, w):\n    n, k = len(x), len(w)\n    return np.array([np.dot(w, x[i:i + k]) for i in range(n - k + 1)])\n"
+HONEST = (
+    "def corr1d(x, w):\n    n, k = len(x), len(w)\n"
+    "    return np.array([np.dot(w, x[i:i + k]) for i in range(n - k + 1)])\n"
+)
 
 
 @pytest.mark.parametrize(
