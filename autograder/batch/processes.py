@@ -77,7 +77,8 @@ def setup_imports(source_nb) -> list[str]:
     return modules
 
 
-KERNEL_MODULES = [
+#: what every grading process needs, imported once by the forkserver (besides the notebook's setup imports)
+GRADING_MODULES = [
     "autograder.trusted.grade",
     "autograder.trusted.remote",
     "IPython.core.inputtransformer2",
@@ -99,7 +100,7 @@ def start_forkserver(preload: list[str], threads: int) -> None:
     """
     from multiprocessing import forkserver
 
-    multiprocessing.set_forkserver_preload(KERNEL_MODULES + preload)
+    multiprocessing.set_forkserver_preload(GRADING_MODULES + preload)
     settings = {**{var: str(threads) for var in THREAD_VARIABLES}, "MPLBACKEND": "Agg"}
     saved = {var: os.environ.get(var) for var in settings}
     os.environ.update(settings)
