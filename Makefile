@@ -1,6 +1,8 @@
 # The two commands of the README:
 #   make book   set up .venv and build the HTML book into _build/html (from the stored outputs)
 #   make test   set up .venv and run every test stage (see tools/run_tests.py)
+# and, for whoever changes the code, the seconds-long gate that CI runs first:
+#   make check  ruff (lint and format) and mypy on autograder/, coursekit/, tools/, tests/
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -10,7 +12,7 @@ MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
 CHROMIUM := /usr/bin/chromium
 BWRAP    := /usr/bin/bwrap
 
-.PHONY: setup book test release student-edition lock clean
+.PHONY: setup book test check release student-edition lock clean
 
 setup: $(STAMP) $(FASHION) $(MATHJAX) $(CHROMIUM) $(BWRAP)
 
@@ -42,6 +44,13 @@ book: setup
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/run_tests.py
+
+# The quality gate, configured in pyproject.toml ([tool.ruff], [tool.mypy]); `ruff format` and
+# `ruff check --fix` repair most of what it finds.
+check: setup
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
+	$(BIN)/mypy
 
 # Regenerate exercises/ from solutions/ (nbgrader generate_assignment).
 release: setup

@@ -4,6 +4,7 @@ nbgrader reads ``nbgrader_config.py`` from its working directory, so the course'
 commands run nbgrader from this folder (``python -m autograder ...`` does it for
 you). The course root is the folder above this one.
 """
+
 import os
 
 c = get_config()  # noqa: F821 - provided by nbgrader's config loader

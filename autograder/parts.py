@@ -6,6 +6,7 @@ with ``solution: true`` and ``grade: true``); its ``grade_id`` names it and ``po
 weighs it. Solution cells (``solution: true`` on a code cell) hold the student's code for
 the parts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

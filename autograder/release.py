@@ -4,6 +4,7 @@ Generation always happens in a scratch course directory (a copy of the assignmen
 ``solutions/`` folder), so it never touches the instructor's gradebook; the result
 is then copied into ``exercises/`` (``release``) or compared with it (``diff``).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,18 +45,27 @@ def generate(names: list[str], scratch: Path) -> dict[str, Path]:
         source = SOLUTIONS / name
         if not source.is_dir():
             raise SystemExit(f"no assignment {name!r} in {SOLUTIONS}")
-        shutil.copytree(source, scratch / "solutions" / name,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        shutil.copytree(
+            source, scratch / "solutions" / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+        )
     pattern = names[0] if len(names) == 1 else "*"
-    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", pattern, "--force",
-           f"--CourseDirectory.root={scratch}",
-           f"--CourseDirectory.db_url=sqlite:///{scratch / 'gradebook.db'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nbgrader",
+        "generate_assignment",
+        pattern,
+        "--force",
+        f"--CourseDirectory.root={scratch}",
+        f"--CourseDirectory.db_url=sqlite:///{scratch / 'gradebook.db'}",
+    ]
     done = subprocess.run(cmd, cwd=CONFIG_DIR, env=_env(), capture_output=True, text=True)
     releases = {name: scratch / "exercises" / name for name in names}
     missing = [name for name, folder in releases.items() if not folder.is_dir()]
     if done.returncode != 0 or missing:
-        raise RuntimeError(f"nbgrader generate_assignment {pattern} failed (no release of {missing}):\n"
-                           f"{done.stdout}\n{done.stderr}")
+        raise RuntimeError(
+            f"nbgrader generate_assignment {pattern} failed (no release of {missing}):\n{done.stdout}\n{done.stderr}"
+        )
     return releases
 
 
@@ -73,8 +83,11 @@ def release(names: list[str]) -> list[Path]:
 
 
 def _notebook_files(folder: Path) -> dict[str, Path]:
-    return {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*"))
-            if p.is_file() and ".ipynb_checkpoints" not in p.parts}
+    return {
+        str(p.relative_to(folder)): p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".ipynb_checkpoints" not in p.parts
+    }
 
 
 def diff(assignment: str, fresh: Path | None = None) -> list[str]:
@@ -96,8 +109,9 @@ def diff(assignment: str, fresh: Path | None = None) -> list[str]:
             problems.append(f"exercises/{assignment}/{name} is not generated from solutions/ (delete it)")
         elif name.endswith(".ipynb"):
             if json.loads(generated[name].read_text()) != json.loads(committed[name].read_text()):
-                problems.append(f"exercises/{assignment}/{name} differs from a fresh generation "
-                                "(run `make release` and commit)")
+                problems.append(
+                    f"exercises/{assignment}/{name} differs from a fresh generation (run `make release` and commit)"
+                )
         elif generated[name].read_bytes() != committed[name].read_bytes():
             problems.append(f"exercises/{assignment}/{name} differs from solutions/ (run `make release`)")
     return problems

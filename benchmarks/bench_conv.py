@@ -22,6 +22,7 @@ This is a measurement, not a test: it never asserts anything about speed.
     python benchmarks/bench_conv.py --threads 1           # one core for every library
     python benchmarks/bench_conv.py --layers vgg --repeats 20 --loops-budget 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,6 +46,7 @@ LAYERS = {  # name: (x shape, w shape, stride, padding)
 # --------------------------------------------------------------------------- implementations
 # The same code as on the chapter's page (kept here so that the script runs on its own).
 
+
 def out_size(n: int, f: int, stride: int, pad: int) -> int:
     return (n + 2 * pad - f) // stride + 1
 
@@ -58,7 +60,7 @@ def conv_loops(x, w, b, stride, pad):
     y = np.empty((N, O, Ho, Wo), dtype=x.dtype)
     for i in range(Ho):
         for j in range(Wo):
-            window = xp[:, :, i * stride: i * stride + Fh, j * stride: j * stride + Fw]
+            window = xp[:, :, i * stride : i * stride + Fh, j * stride : j * stride + Fw]
             y[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3]))
     y += b[None, :, None, None]
     return y
@@ -97,7 +99,7 @@ def conv_im2col_per_image(x, w, b, stride, pad):
     Ho, Wo = out_size(H, Fh, stride, pad), out_size(W, Fw, stride, pad)
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))) if pad else x
     win = sliding_window_view(xp, (Fh, Fw), axis=(2, 3))[:, :, ::stride, ::stride]
-    win = win.transpose(0, 1, 4, 5, 2, 3)                              # (N, C, Fh, Fw, Ho, Wo)
+    win = win.transpose(0, 1, 4, 5, 2, 3)  # (N, C, Fh, Fw, Ho, Wo)
     w_mat = w.reshape(O, C * Fh * Fw)
     y = np.empty((N, O, Ho * Wo), dtype=x.dtype)
     cols = np.empty((C, Fh, Fw, Ho, Wo), dtype=x.dtype)
@@ -108,11 +110,16 @@ def conv_im2col_per_image(x, w, b, stride, pad):
     return y.reshape(N, O, Ho, Wo)
 
 
-NUMPY_METHODS = {"loops": conv_loops, "im2col": conv_im2col, "im2col-nhwc": conv_im2col_nhwc,
-                 "im2col-per-image": conv_im2col_per_image}
+NUMPY_METHODS = {
+    "loops": conv_loops,
+    "im2col": conv_im2col,
+    "im2col-nhwc": conv_im2col_nhwc,
+    "im2col-per-image": conv_im2col_per_image,
+}
 
 
 # --------------------------------------------------------------------------- timing
+
 
 def sync(device: str) -> None:
     if device == "cuda":
@@ -145,23 +152,47 @@ def run_layer(name: str, args) -> list[dict]:
     rows = []
 
     def record(method, times, note="", scale=1.0):
-        rows.append({"layer": name, "method": method, "median": statistics.median(times) * scale,
-                     "min": min(times) * scale, "n": len(times), "macs": macs, "note": note})
+        rows.append(
+            {
+                "layer": name,
+                "method": method,
+                "median": statistics.median(times) * scale,
+                "min": min(times) * scale,
+                "n": len(times),
+                "macs": macs,
+                "note": note,
+            }
+        )
 
     times = time_calls(lambda: F.conv2d(xt, wt, bt, stride=stride, padding=pad), args.repeats, args.warmup)
     record("torch", times)
     if torch.cuda.is_available():
         xg, wg, bg = (t.cuda() for t in (xt, wt, bt))
         # loose tolerance: cuDNN may use TF32 (10-bit mantissa) for float32 convolutions
-        assert np.allclose(F.conv2d(xg, wg, bg, stride=stride, padding=pad).cpu().numpy(), ref,
-                           rtol=2e-2, atol=2e-2)
-        record("torch-cuda", time_calls(lambda: F.conv2d(xg, wg, bg, stride=stride, padding=pad),
-                                        max(args.repeats, 20), max(args.warmup, 3), "cuda"))
+        assert np.allclose(F.conv2d(xg, wg, bg, stride=stride, padding=pad).cpu().numpy(), ref, rtol=2e-2, atol=2e-2)
+        record(
+            "torch-cuda",
+            time_calls(
+                lambda: F.conv2d(xg, wg, bg, stride=stride, padding=pad),
+                max(args.repeats, 20),
+                max(args.warmup, 3),
+                "cuda",
+            ),
+        )
 
     for method, fn in NUMPY_METHODS.items():
         if method == "loops" and args.loops_budget <= 0:
-            rows.append({"layer": name, "method": method, "median": None, "min": None, "n": 0,
-                         "macs": macs, "note": "skipped (--loops-budget 0)"})
+            rows.append(
+                {
+                    "layer": name,
+                    "method": method,
+                    "median": None,
+                    "min": None,
+                    "n": 0,
+                    "macs": macs,
+                    "note": "skipped (--loops-budget 0)",
+                }
+            )
             continue
         got = fn(x, w, b, stride, pad)
         assert got.shape == ref.shape and np.allclose(got, ref, rtol=1e-4, atol=1e-4), method
@@ -169,7 +200,7 @@ def run_layer(name: str, args) -> list[dict]:
         if method == "loops":
             # The loop version is timed within a budget: fewer repeats, or a smaller batch
             # whose time is scaled up (its cost grows about linearly with the batch).
-            first = time_calls(lambda: fn(x, w, b, stride, pad), 1, 0)[0]
+            first = time_calls(lambda: fn(x, w, b, stride, pad), 1, 0)[0]  # noqa: B023 - called at once
             if first * args.repeats > args.loops_budget:
                 repeats, warmup = max(1, int(args.loops_budget / first)), 0
                 note = f"{repeats} repeats only (budget {args.loops_budget:g} s)"
@@ -177,12 +208,16 @@ def run_layer(name: str, args) -> list[dict]:
                 xr, repeats = x[:1], max(3, int(args.loops_budget / (first / len(x))))
                 scale = float(len(x))
                 note = f"batch 1, times x{len(x)} (one full call exceeds the {args.loops_budget:g} s budget)"
-        record(method, time_calls(lambda: fn(xr, w, b, stride, pad), repeats, warmup), note, scale)
+        timed = time_calls(lambda: fn(xr, w, b, stride, pad), repeats, warmup)  # noqa: B023 - called at once
+        record(method, timed, note, scale)
     return rows
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'layer':6s} {'method':16s} {'median ms':>10s} {'min ms':>9s} {'x torch':>8s} {'GFLOP/s':>8s} {'runs':>5s}  note"
+    header = (
+        f"{'layer':6s} {'method':16s} {'median ms':>10s} {'min ms':>9s} {'x torch':>8s} {'GFLOP/s':>8s} {'runs':>5s}"
+        "  note"
+    )
     print(header)
     print("-" * len(header))
     for layer in dict.fromkeys(r["layer"] for r in rows):
@@ -193,8 +228,10 @@ def print_table(rows: list[dict]) -> None:
                 print(f"{layer:6s} {r['method']:16s} {'-':>10s} {'-':>9s} {'-':>8s} {'-':>8s} {0:5d}  {r['note']}")
                 continue
             gflops = 2 * r["macs"] / r["median"] / 1e9
-            print(f"{layer:6s} {r['method']:16s} {1e3 * r['median']:10.2f} {1e3 * r['min']:9.2f} "
-                  f"{r['median'] / base:8.2f} {gflops:8.1f} {r['n']:5d}  {r['note']}")
+            print(
+                f"{layer:6s} {r['method']:16s} {1e3 * r['median']:10.2f} {1e3 * r['min']:9.2f} "
+                f"{r['median'] / base:8.2f} {gflops:8.1f} {r['n']:5d}  {r['note']}"
+            )
 
 
 def main(argv=None) -> None:
@@ -202,10 +239,12 @@ def main(argv=None) -> None:
     parser.add_argument("--layers", nargs="+", choices=list(LAYERS), default=list(LAYERS))
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per method (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls before timing")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for PyTorch and NumPy's BLAS (default: the libraries' own)")
-    parser.add_argument("--loops-budget", type=float, default=5.0,
-                        help="seconds the loop version may take per layer (0: skip it)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads for PyTorch and NumPy's BLAS (default: the libraries' own)"
+    )
+    parser.add_argument(
+        "--loops-budget", type=float, default=5.0, help="seconds the loop version may take per layer (0: skip it)"
+    )
     args = parser.parse_args(argv)
 
     limiter = None
@@ -213,16 +252,21 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
         try:
             from threadpoolctl import threadpool_limits
+
             limiter = threadpool_limits(limits=args.threads)
         except ImportError:
             print("threadpoolctl is not installed: NumPy's BLAS keeps its default thread count")
-    print(f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"{platform.processor() or platform.machine()}, float32, forward pass only")
+    print(
+        f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"{platform.processor() or platform.machine()}, float32, forward pass only"
+    )
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
     if load > cores - 0.5:
-        print(f"warning: load average {load:.1f} on {cores} cores: other programs compete for the CPU, "
-              "and multi-threaded timings (threads waiting for a busy core) are unreliable; "
-              "compare with --threads 1")
+        print(
+            f"warning: load average {load:.1f} on {cores} cores: other programs compete for the CPU, "
+            "and multi-threaded timings (threads waiting for a busy core) are unreliable; "
+            "compare with --threads 1"
+        )
     for name in args.layers:
         xs, ws, stride, pad = LAYERS[name]
         print(f"  {name}: x {xs}, w {ws}, stride {stride}, padding {pad}")

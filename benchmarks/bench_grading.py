@@ -9,23 +9,23 @@ per classic mistake of tests/buggy/<assignment>.py, in rotation. Prints seconds 
 submission, the wall time and the speed-up over the first worker count. This is a
 measurement, not a test: nothing here asserts on time.
 """
+
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from autograder.batch import grade_folder
+from autograder.model import release_notebook, source_notebook
+from autograder.parts import is_solution_cell, nbgrader_meta
 
-from autograder.batch import grade_folder, source_notebook  # noqa: E402
-from autograder.parts import is_solution_cell, nbgrader_meta  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def solution_code(source_nb) -> dict[str, str]:
@@ -34,13 +34,15 @@ def solution_code(source_nb) -> dict[str, str]:
 
 def make_class(assignment: str, n: int, folder: Path) -> None:
     source_nb = nbformat.read(source_notebook(assignment), as_version=4)
-    (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
+    release_path = release_notebook(assignment)
+    assert release_path is not None, f"no release of {assignment} in exercises/ (make release)"
     code = solution_code(source_nb)
     spec = importlib.util.spec_from_file_location("bugs", ROOT / "tests" / "buggy" / f"{assignment}.py")
     bugs_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bugs_module)
-    variants = [("perfect", {}), ("stub", None)] + [(b["name"], {b["cell"]: code[b["cell"]].replace(b["find"], b["replace"])})
-                                                    for b in bugs_module.BUGS]
+    variants = [("perfect", {}), ("stub", None)] + [
+        (b["name"], {b["cell"]: code[b["cell"]].replace(b["find"], b["replace"])}) for b in bugs_module.BUGS
+    ]
     for i in range(n):
         name, patch = variants[i % len(variants)]
         nb = nbformat.read(release_path, as_version=4)
@@ -57,8 +59,11 @@ def main() -> None:
     parser.add_argument("--assignment", default="hw2_convolution")
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--no-cgroups", action="store_true",
-                        help="kernels without their own cgroups (RLIMIT_NPROC and the memory watchdog instead)")
+    parser.add_argument(
+        "--no-cgroups",
+        action="store_true",
+        help="kernels without their own cgroups (RLIMIT_NPROC and the memory watchdog instead)",
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
@@ -68,8 +73,7 @@ def main() -> None:
         for workers in args.workers:
             out = Path(tmp) / f"out-{workers}"
             start = time.perf_counter()
-            code = grade_folder(args.assignment, subs, out, workers=workers, progress=True,
-                                cgroups=not args.no_cgroups)
+            code = grade_folder(args.assignment, subs, out, workers=workers, progress=True, cgroups=not args.no_cgroups)
             wall = time.perf_counter() - start
             rows.append((workers, wall, code))
             shutil.rmtree(out)

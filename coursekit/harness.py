@@ -2,50 +2,115 @@
 
 In a student's own notebook these functions simply run there. When the course grades
 a submission, the test cells run in a separate, trusted process and the student's
-modules are references to objects in the student's kernel (see
-``autograder.remote``); these functions then run in that kernel, from the course's
-own code, and send back plain data (arrays, numbers, dicts of arrays). Tests that
-need to build a reference module where the student's code can use it, seed the
-kernel's random generators, or run a module forward and backward use them:
+objects are proxies of objects in the student's kernel; these functions then run in that
+kernel, from the course's own code, and send back plain data (arrays, numbers, dicts of
+arrays). Tests that need to build a reference module where the student's code can use it,
+seed the kernel's random generators, or run a module forward and backward use them:
 
-- :func:`build_module` builds a module from a data spec (layers of ``torch.nn``);
-- :func:`seed_everything` seeds ``random``, NumPy's global generator and torch;
+- :func:`build_module` builds a module from a data spec (layers of ``torch.nn``, and the spec
+  nodes of :data:`SPEC_EXTENSIONS`); :func:`build_module_on` does it with a default device
+  (``"meta"``: shapes only);
+- :func:`seed_everything` seeds ``random``, NumPy's global generator and torch (here too);
 - :func:`forward_backward` runs a module on inputs and returns output and gradients;
 - :func:`forward_backward_graph` does the same, also returns the names of the autograd nodes
   that made the output (a part that may not call ``conv2d`` checks there is no
   ``ConvolutionBackward`` node, with :func:`coursekit.rules.forbid_nodes`), and reports an
   output that is not a tensor, or does not require grad, instead of failing;
+- :func:`state_of` a module's state dict as float64 arrays; :func:`parameter_count` its size;
 - :func:`gradcheck` runs ``torch.autograd.gradcheck`` on a module;
 - :func:`call_in_place` calls a function that works on its arguments in place and returns
-  them as the call left them.
+  them as the call left them;
+- :func:`call_watching` calls a function while watching a module's forward passes and gradients.
+
+**The contract with the grader.** Each of these is declared with :func:`kernel_operation`, which
+registers it in :data:`OPERATIONS` (the only functions a grader may run in a kernel this way).
+While the grader runs test cells, it installs itself with :func:`grading_with` (an object with
+the :class:`Grader` method ``run_operation``), and its proxies of the student's objects derive
+from :class:`KernelObject`: an operation whose first argument is one of them (or, for the
+operations that build something in the kernel, any call) then runs in the kernel through
+``run_operation``; the kernel runs :data:`OPERATIONS`'s own function. ``autograder`` implements
+the other side (:mod:`autograder.trusted.remote`, :mod:`autograder.kernel.server`); this module
+never imports it.
 """
+
 from __future__ import annotations
 
+import contextlib
+import functools
 import random
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-#: names the grader may run in a kernel (nothing else can be asked of it this way)
-KERNEL_OPERATIONS = {"build_module", "seed_everything", "forward_backward", "state_of",
-                     "forward_backward_graph", "gradcheck", "call_in_place"}
-
-_peer = None  # set by the grader in its trusted test process (autograder.execute)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def use_kernel(peer) -> None:
-    """Called by the grader: from now on, operations go to the kernel of ``peer`` (None: local)."""
-    global _peer
-    _peer = peer
+class Grader(Protocol):
+    """What the grader gives this module while it runs test cells."""
+
+    def run_operation(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Run ``OPERATIONS[name](*args, **kwargs)`` in the student's kernel; its answer, as data."""
+        ...
 
 
-def _remote(obj=None) -> bool:
-    return _peer is not None and (obj is None or type(obj).__name__ == "Remote")
+class KernelObject:
+    """Base class of the grader's proxies of objects that live in the student's kernel."""
+
+    __slots__ = ()
+
+    def student_type(self) -> str:
+        """The name of the object's class in the kernel (for messages)."""
+        raise NotImplementedError
 
 
-def _ask(name: str, *args, **kwargs):
-    return _peer.ask("course_op", {"args": list(args), "kwargs": kwargs}, name=name)
+#: name -> function: the operations a grader may run in a kernel (nothing else can be asked of it this way)
+OPERATIONS: dict[str, Callable[..., Any]] = {}
+
+_grader: Grader | None = None  # set only by grading_with()
 
 
+@contextlib.contextmanager
+def grading_with(grader: Grader) -> Iterator[None]:
+    """While this lasts, the operations run in the kernel that ``grader`` talks to."""
+    global _grader
+    previous, _grader = _grader, grader
+    try:
+        yield
+    finally:
+        _grader = previous
+
+
+def is_kernel_object(obj: object) -> bool:
+    """Is ``obj`` a grader's proxy of an object in the student's kernel?"""
+    return issubclass(type(obj), KernelObject)
+
+
+def kernel_operation(*, builds: bool = False, also_here: bool = False) -> Callable[[F], F]:
+    """Declare a function an operation of the kernel (see the module docstring).
+
+    While grading, a call runs in the kernel when its first argument is a :class:`KernelObject`, or
+    always when the operation ``builds`` something there; ``also_here``: it also runs here first."""
+
+    def declare(func: F) -> F:
+        name = func.__name__
+        OPERATIONS[name] = func
+
+        @functools.wraps(func)
+        def operation(*args: Any, **kwargs: Any) -> Any:
+            grader = _grader
+            if grader is None or not (builds or also_here or (args and is_kernel_object(args[0]))):
+                return func(*args, **kwargs)
+            if also_here:
+                func(*args, **kwargs)
+            return grader.run_operation(name, list(args), kwargs)
+
+        return operation  # type: ignore[return-value]
+
+    return declare
+
+
+@kernel_operation(also_here=True)
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (here and, when grading, in the kernel)."""
     import torch
@@ -53,8 +118,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if _remote():
-        _ask("seed_everything", seed)
 
 
 def _build(spec):
@@ -75,6 +138,7 @@ def _build(spec):
 
             def forward(self, x):
                 return torch.relu(self.body(x) + self.shortcut(x))
+
         return _Residual()
     name, args = spec[0], list(spec[1]) if len(spec) > 1 else []
     kwargs = dict(spec[2]) if len(spec) > 2 else {}
@@ -84,11 +148,10 @@ def _build(spec):
     return layer(*args, **kwargs)
 
 
+@kernel_operation(builds=True)
 def build_module(spec, state: dict | None = None, dtype: str = "float32"):
     """A module built from ``spec`` (nested lists of torch.nn layer names and arguments), with
     ``state`` (a state dict of arrays) loaded. When grading, it is built in the student's kernel."""
-    if _remote():
-        return _ask("build_module", spec, state, dtype)
     import torch
 
     module = _build(spec).to(getattr(torch, dtype))
@@ -97,11 +160,10 @@ def build_module(spec, state: dict | None = None, dtype: str = "float32"):
     return module
 
 
+@kernel_operation()
 def forward_backward(module, *inputs, grad_output=None):
     """Run ``module`` on ``inputs`` (arrays); returns ``{"output", "input_grads", "param_grads"}``
     as float64 arrays (gradients of ``sum(output * grad_output)``; ``grad_output`` defaults to ones)."""
-    if _remote(module):
-        return _ask("forward_backward", module, *inputs, grad_output=grad_output)
     import torch
 
     dtype = next((p.dtype for p in module.parameters()), torch.float64)
@@ -111,16 +173,18 @@ def forward_backward(module, *inputs, grad_output=None):
     out = module(*xs)
     g = torch.ones_like(out) if grad_output is None else torch.as_tensor(np.asarray(grad_output), dtype=out.dtype)
     out.backward(g)
-    as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()  # noqa: E731
-    return {"output": as64(out), "input_grads": [as64(x.grad) for x in xs],
-            "param_grads": {n: as64(p.grad) for n, p in module.named_parameters()}}
+    as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()
+    return {
+        "output": as64(out),
+        "input_grads": [as64(x.grad) for x in xs],
+        "param_grads": {n: as64(p.grad) for n, p in module.named_parameters()},
+    }
 
 
+@kernel_operation()
 def state_of(module):
     """``module``'s state dict as float64 arrays (parameters and buffers), copies: a float64
     module's later updates do not show in them."""
-    if _remote(module):
-        return _ask("state_of", module)
     return {k: v.detach().double().cpu().numpy().copy() for k, v in module.state_dict().items()}
 
 
@@ -137,14 +201,13 @@ def graph_nodes(tensor) -> list[str]:
     return sorted(names)
 
 
+@kernel_operation()
 def forward_backward_graph(module, *inputs, grad_output=None):
     """:func:`forward_backward` that also returns ``"nodes"``: the names of the autograd nodes of
     the output (e.g. ``ConvolutionBackward0``). Returns ``{"output", "output_type",
     "requires_grad", "nodes", "input_grads", "param_grads"}``: when the output is not a tensor
     (``output`` is then None) or does not require grad, no backward pass runs and every gradient
     is None; a gradient that autograd leaves empty is None."""
-    if _remote(module):
-        return _ask("forward_backward_graph", module, *inputs, grad_output=grad_output)
     import torch
 
     dtype = next((p.dtype for p in module.parameters()), torch.float64)
@@ -152,9 +215,15 @@ def forward_backward_graph(module, *inputs, grad_output=None):
     for p in module.parameters():
         p.grad = None
     out = module(*xs)
-    as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()  # noqa: E731
-    result = {"output": None, "output_type": type(out).__name__, "requires_grad": False, "nodes": [],
-              "input_grads": [None] * len(xs), "param_grads": {n: None for n, _ in module.named_parameters()}}
+    as64 = lambda t: None if t is None else t.detach().double().cpu().numpy()
+    result: dict[str, Any] = {
+        "output": None,
+        "output_type": type(out).__name__,
+        "requires_grad": False,
+        "nodes": [],
+        "input_grads": [None] * len(xs),
+        "param_grads": {n: None for n, _ in module.named_parameters()},
+    }
     if not isinstance(out, torch.Tensor):
         return result
     result["output"], result["requires_grad"] = as64(out), bool(out.requires_grad)
@@ -167,11 +236,10 @@ def forward_backward_graph(module, *inputs, grad_output=None):
     return result
 
 
+@kernel_operation()
 def gradcheck(module, *inputs, **kwargs) -> bool:
     """``torch.autograd.gradcheck(module, inputs, raise_exception=False, **kwargs)`` on float64 copies
     of ``inputs`` (arrays) that require grad: does autograd's gradient match finite differences?"""
-    if _remote(module):
-        return _ask("gradcheck", module, *inputs, **kwargs)
     import torch
 
     xs = tuple(torch.tensor(np.asarray(x), dtype=torch.float64, requires_grad=True) for x in inputs)
@@ -179,28 +247,25 @@ def gradcheck(module, *inputs, **kwargs) -> bool:
     return bool(torch.autograd.gradcheck(module, xs, raise_exception=False, **kwargs))
 
 
+@kernel_operation()
 def call_in_place(func, *args, reader=None, target=None):
     """Call ``func(*args)`` and return ``{"result", "args"}``: its answer, and the arguments as the
     call left them (for functions that work on an array in place). With ``reader`` and ``target``
     (argument positions), the function ``args[reader]`` is called, each time ``func`` calls it, on
     ``args[target]`` itself, the caller's object, whatever ``func`` passes: it sees exactly the
     changes ``func`` makes to that object. When grading, the call runs in the student's kernel."""
-    if _remote(func):
-        return _ask("call_in_place", func, *args, reader=reader, target=target)
-    args = list(args)
+    values = list(args)
     if reader is not None:
-        inner, shared = args[reader], args[target]
-        args[reader] = lambda *_, **__: inner(shared)
-    result = func(*args)
+        inner, shared = values[reader], values[target]
+        values[reader] = lambda *_, **__: inner(shared)
+    result = func(*values)
     if reader is not None:
-        args[reader] = inner
-    return {"result": result, "args": args}
+        values[reader] = inner
+    return {"result": result, "args": values}
 
 
 # --------------------------------------------------------------------------------------------
-# More spec nodes and operations (homeworks 5 to 7).
-#
-# Spec nodes, besides the layers of torch.nn, "Sequential" and "Residual":
+# Spec nodes (homeworks 5 to 7), besides the layers of torch.nn, "Sequential" and "Residual":
 #
 # - ``["Call", fn, args, kwargs]``: the module that ``fn(*args, **kwargs)`` returns (``fn`` is
 #   a function or class of the student's notebook, e.g. a block of theirs: when grading, it is
@@ -236,6 +301,7 @@ def _spec_scale(spec):
 
         def extra_repr(self):
             return f"c={self.c}"
+
     return Scale(spec[1])
 
 
@@ -247,6 +313,7 @@ def _spec_function(spec):
     class Function(nn.Module):
         def forward(self, *inputs):
             return fn(*inputs)
+
     return Function()
 
 
@@ -265,6 +332,7 @@ def _spec_channel_affine(spec):
             x = self.inner(x)
             shape = (1, -1) + (1,) * (x.dim() - 2)
             return x * self.weight.reshape(shape) + self.bias.reshape(shape)
+
     return ChannelAffine(*spec[1:5])
 
 
@@ -278,8 +346,13 @@ def _spec_pruned(spec):
     return module
 
 
-SPEC_EXTENSIONS = {"Call": _spec_call, "Scale": _spec_scale, "Function": _spec_function,
-                   "ChannelAffine": _spec_channel_affine, "Pruned": _spec_pruned}
+SPEC_EXTENSIONS = {
+    "Call": _spec_call,
+    "Scale": _spec_scale,
+    "Function": _spec_function,
+    "ChannelAffine": _spec_channel_affine,
+    "Pruned": _spec_pruned,
+}
 
 
 def build_here(spec, state: dict | None = None, dtype: str = "float32", device: str | None = None):
@@ -296,14 +369,14 @@ def build_here(spec, state: dict | None = None, dtype: str = "float32", device: 
     return module
 
 
+@kernel_operation(builds=True)
 def build_module_on(device: str, spec, state: dict | None = None, dtype: str = "float32"):
     """:func:`build_module` with torch's default device set to ``device`` while the module is
     built (``"meta"``: shapes without memory or values). When grading, built in the kernel."""
-    if _remote():
-        return _ask("build_module_on", device, spec, state, dtype)
     return build_here(spec, state, dtype, device)
 
 
+@kernel_operation()
 def call_watching(module, func, *args, **kwargs):
     """Call ``func(*args, **kwargs)`` while watching ``module`` (its forward passes and the
     gradients that reach its parameters); returns a dict:
@@ -316,13 +389,11 @@ def call_watching(module, func, *args, **kwargs):
     - ``"cpu_seconds"``: the CPU time of the call (this process).
 
     The watching hooks are removed afterwards, even when ``func`` raises."""
-    if _remote(module):
-        return _ask("call_watching", module, func, *args, **kwargs)
     import time
 
     import torch
 
-    record = {"forwards": [], "backward": 0, "accumulated": 0}
+    record: dict[str, Any] = {"forwards": [], "backward": 0, "accumulated": 0}
 
     def before_forward(mod, inputs):
         try:
@@ -333,11 +404,13 @@ def call_watching(module, func, *args, **kwargs):
 
     handles = [module.register_forward_pre_hook(before_forward)]
     for p in module.parameters():
+
         def on_grad(grad, p=p):  # runs before the new gradient is added to p.grad
             record["backward"] += 1
             if p.grad is not None and bool((p.grad != 0).any()):
                 record["accumulated"] += 1
             return None
+
         handles.append(p.register_hook(on_grad))
     start = time.process_time()
     try:
@@ -349,11 +422,7 @@ def call_watching(module, func, *args, **kwargs):
     return {"result": result, **record, "cpu_seconds": seconds}
 
 
+@kernel_operation()
 def parameter_count(module) -> int:
     """The number of parameters of ``module`` (also on the meta device)."""
-    if _remote(module):
-        return _ask("parameter_count", module)
     return int(sum(p.numel() for p in module.parameters()))
-
-
-KERNEL_OPERATIONS |= {"build_module_on", "call_watching", "parameter_count"}

@@ -1,12 +1,20 @@
 """Small matplotlib helpers shared by the chapters (each returns its Figure)."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 
-def show_images(images, titles=None, ncols: int = 8, cmap: str = "gray", size: float = 1.4,
-                symmetric: bool = False, suptitle: str | None = None):
+def show_images(
+    images,
+    titles=None,
+    ncols: int = 8,
+    cmap: str = "gray",
+    size: float = 1.4,
+    symmetric: bool = False,
+    suptitle: str | None = None,
+):
     """Grid of 2-D images ``(N, H, W)`` (or a list of 2-D arrays).
 
     ``symmetric=True`` centres the colour map on 0, for kernels and gradients.
@@ -15,8 +23,9 @@ def show_images(images, titles=None, ncols: int = 8, cmap: str = "gray", size: f
     n = len(images)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if suptitle else 0)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if suptitle else 0)), squeeze=False
+    )
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= n:
@@ -35,8 +44,9 @@ def show_images(images, titles=None, ncols: int = 8, cmap: str = "gray", size: f
     return fig
 
 
-def plot_curves(curves: dict, xlabel: str = "epoch", ylabel: str = "", title: str | None = None,
-                ax=None, logy: bool = False):
+def plot_curves(
+    curves: dict, xlabel: str = "epoch", ylabel: str = "", title: str | None = None, ax=None, logy: bool = False
+):
     """One line per entry of ``curves`` (label -> sequence of values)."""
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -57,8 +67,16 @@ def plot_curves(curves: dict, xlabel: str = "epoch", ylabel: str = "", title: st
     return fig
 
 
-def draw_block(ax, branch, after_add=(), shortcut: bool = True, title: str | None = None,
-               input_label: str = "x", output_label: str = "y", colors: dict | None = None):
+def draw_block(
+    ax,
+    branch,
+    after_add=(),
+    shortcut: bool = True,
+    title: str | None = None,
+    input_label: str = "x",
+    output_label: str = "y",
+    colors: dict | None = None,
+):
     """Draw a network block bottom-up: the ``branch`` boxes, an addition, the ``after_add`` boxes.
 
     With ``shortcut=True`` an identity arrow goes from the input, around the branch, into a
@@ -78,8 +96,9 @@ def draw_block(ax, branch, after_add=(), shortcut: bool = True, title: str | Non
 
     def box(label, y_centre):
         face = colors.get(label.split()[0], "white")
-        ax.add_patch(plt.Rectangle((-width / 2, y_centre - height / 2), width, height,
-                                   facecolor=face, edgecolor="k", lw=1.0))
+        ax.add_patch(
+            plt.Rectangle((-width / 2, y_centre - height / 2), width, height, facecolor=face, edgecolor="k", lw=1.0)
+        )
         ax.text(0, y_centre, label, ha="center", va="center", fontsize=9)
         drawn.append(label)
 
@@ -98,10 +117,10 @@ def draw_block(ax, branch, after_add=(), shortcut: bool = True, title: str | Non
         drawn.append("+")
         side = width / 2 + 0.6
         ax.plot([0.15, side, side], [y_input + 0.25, y_input + 0.25, y], color="tab:red", lw=1.4)
-        ax.annotate("", xy=(radius, y), xytext=(side, y),
-                    arrowprops=dict(arrowstyle="->", color="tab:red", lw=1.4))
-        ax.text(side + 0.1, (y_input + y) / 2, "identity", rotation=90, ha="left", va="center",
-                color="tab:red", fontsize=9)
+        ax.annotate("", xy=(radius, y), xytext=(side, y), arrowprops=dict(arrowstyle="->", color="tab:red", lw=1.4))
+        ax.text(
+            side + 0.1, (y_input + y) / 2, "identity", rotation=90, ha="left", va="center", color="tab:red", fontsize=9
+        )
         y_prev_top = y + radius
     for label in after_add:
         y += step

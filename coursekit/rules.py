@@ -15,7 +15,7 @@ and fails the part when that code
 
 Where the code comes from:
 
-- while grading (:mod:`autograder.execute`), from the submission itself: the grader hands
+- while grading (:mod:`autograder.trusted.runner`), from the submission itself: the grader hands
   the solution cells and the setup cells to :func:`use_sources` in the trusted process;
   nothing the kernel says is involved;
 - in the student's own notebook (JupyterLab's Validate, the solutions stage), from the
@@ -24,6 +24,7 @@ Where the code comes from:
 A rule on the autograd graph (no ``ConvolutionBackward`` node in what a module computes)
 complements this for PyTorch parts: :func:`coursekit.harness.forward_backward_graph`.
 """
+
 from __future__ import annotations
 
 import ast
@@ -33,10 +34,28 @@ import sys
 from dataclasses import dataclass, field
 
 #: calls and names with which code reaches a name without writing it out
-DYNAMIC = ("getattr", "eval", "exec", "compile", "__import__", "importlib", "globals", "locals",
-           "vars", "__dict__", "__getattribute__", "sys.modules", "operator.attrgetter",
-           "operator.methodcaller", "builtins", "__builtins__", "ctypes", "inspect", "types.FunctionType",
-           "import *")
+DYNAMIC = (
+    "getattr",
+    "eval",
+    "exec",
+    "compile",
+    "__import__",
+    "importlib",
+    "globals",
+    "locals",
+    "vars",
+    "__dict__",
+    "__getattribute__",
+    "sys.modules",
+    "operator.attrgetter",
+    "operator.methodcaller",
+    "builtins",
+    "__builtins__",
+    "ctypes",
+    "inspect",
+    "types.FunctionType",
+    "import *",
+)
 
 
 @dataclass
@@ -59,6 +78,7 @@ def use_sources(student: dict[str, str] | None, setup: list[str] | None = None) 
 
 
 # --------------------------------------------------------------------------- reading code
+
 
 @functools.lru_cache(maxsize=256)
 def _parse(source: str) -> ast.Module | None:
@@ -96,11 +116,11 @@ def bound_names(tree: ast.Module, imports: bool = False) -> set[str]:
     return names
 
 
-def used_names(tree: ast.Module) -> set[str]:
+def used_names(tree: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def import_aliases(tree: ast.Module) -> dict[str, str]:
+def import_aliases(tree: ast.AST) -> dict[str, str]:
     """``{local name: dotted module path}`` of every import in ``tree`` (at any depth)."""
     aliases: dict[str, str] = {}
     for node in ast.walk(tree):
@@ -127,13 +147,16 @@ def _dotted(node: ast.AST) -> list[str] | None:
     return None
 
 
-def _docstrings(tree: ast.Module) -> set[int]:
+def _docstrings(tree: ast.AST) -> set[int]:
     """ids of the string constants that stand alone as statements (docstrings): no code reads them."""
-    return {id(node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)}
+    return {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+    }
 
 
-def references(tree: ast.Module, aliases: dict[str, str]) -> list[tuple[str, int]]:
+def references(tree: ast.AST, aliases: dict[str, str]) -> list[tuple[str, int]]:
     """Every dotted name ``tree`` reads, with import aliases resolved (``np.correlate`` ->
     ``numpy.correlate``), its imports, and every string constant but docstrings (quoted); with
     line numbers. A star import reads as ``import *``."""
@@ -166,6 +189,7 @@ def _mark_parents(tree: ast.Module) -> ast.Module:
 
 
 # --------------------------------------------------------------------------- where the code is
+
 
 @dataclass
 class _Piece:
@@ -221,6 +245,7 @@ def _grading_pieces(names: list[str], others: list[str]) -> list[_Piece]:
         if key is None or name in skipped or key in starts:  # a start cell is read whole already
             return None
         return [_Piece(f"cell '{key}'", node, cell_aliases(key)) for node in definitions(trees[key], name)]
+
     return _follow([_Piece(f"cell '{key}'", trees[key], cell_aliases(key)) for key in starts], lookup)
 
 
@@ -256,6 +281,7 @@ def _local_pieces(names: list[str], others: list[str]) -> list[_Piece]:
         if tree is None or id(tree) in starts:
             return None
         return [_Piece("your cell", node, aliases) for node in definitions(tree, name)]
+
     return _follow([_Piece("your cell", t, aliases) for t in starts.values()], lookup)
 
 
@@ -271,6 +297,7 @@ def _global_aliases() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- the rule
+
 
 def _matches(name: str, forbidden: str) -> bool:
     if name.startswith("'"):  # a string constant: the forbidden name's last part anywhere in it

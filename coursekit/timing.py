@@ -1,4 +1,5 @@
 """The compute device and timers that measure what they claim to measure."""
+
 from __future__ import annotations
 
 import time

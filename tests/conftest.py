@@ -1,4 +1,5 @@
 """Shared fixtures: the repository root and the course's own interpreter."""
+
 import sys
 from pathlib import Path
 

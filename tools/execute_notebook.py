@@ -8,6 +8,7 @@ proven them on other math kernels (see tools/run_tests.py). The kernel gets the 
 PYTHONHASHSEED and matplotlib backend as the pages stage's; the math libraries keep
 their default settings.
 """
+
 import os
 import sys
 import time
@@ -18,13 +19,14 @@ from nbclient import NotebookClient
 
 
 def main(paths):
-    os.environ["PYTHONHASHSEED"] = "0"      # as in tools/run_tests.py
-    os.environ.pop("MPLBACKEND", None)      # the inline backend: pages store their figures
+    os.environ["PYTHONHASHSEED"] = "0"  # as in tools/run_tests.py
+    os.environ.pop("MPLBACKEND", None)  # the inline backend: pages store their figures
     for path in map(Path, paths):
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(nb, timeout=900, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
         nbformat.write(nb, path)
         print(f"{path}: executed in {time.perf_counter() - start:.1f} s")
 

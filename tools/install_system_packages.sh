@@ -1,8 +1,8 @@
 #!/bin/sh
 # Install what the course needs from Debian's packages (no internet needed beyond the
 # Debian mirror), each only when it is missing:
-#   dataset-fashion-mnist   the 70,000 Fashion-MNIST images of chapters 7-8 and homework 6-7
-#   bubblewrap              the sandbox of the grader's kernels (autograder/sandbox.py)
+#   dataset-fashion-mnist   the 70,000 Fashion-MNIST images of chapters 7, 8 and 9
+#   bubblewrap              the sandbox of the grader's kernels (autograder/trusted/sandbox.py)
 #   chromium, chromium-driver  the headless browser of the browser stage of `make test`
 #                           (tests/stages/test_browser.py; Playwright drives /usr/bin/chromium
 #                           and never downloads a browser of its own)

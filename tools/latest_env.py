@@ -23,12 +23,13 @@ the index serves none, plain ``torch`` (the newest, whatever its build).
 cell installs beside Colab's own packages) at exactly its lower bound (``numpy>=1.24`` gives
 ``numpy==1.24``), with the newest releases of what runs the notebooks (nbval, pytest,
 pytest-xdist, ipykernel) that go with them, and not the dev extra (whose lower bounds are
-the pins, newer than these): the test of those lower bounds. torch's lower bound exists only as a CUDA build (about 3 GB with its nvidia
-packages): it runs on the CPU all the same.
+the pins, newer than these): the test of those lower bounds. torch's lower bound exists only
+as a CUDA build (about 3 GB with its nvidia packages): it runs on the CPU all the same.
 
 The versions installed are written to ``_build/<name>-versions.txt`` (pip freeze) and the
 direct dependencies are printed (the README's table of what passed comes from there).
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,9 @@ def torch_requirement(python: Path) -> str:
     """``torch==<newest +cpu version the index serves>``, else ``torch``; CONVNETS_LATEST_TORCH wins."""
     if os.environ.get("CONVNETS_LATEST_TORCH"):
         return os.environ["CONVNETS_LATEST_TORCH"]
-    listing = subprocess.run([str(python), "-m", "pip", "index", "versions", "torch"], capture_output=True,
-                             text=True, env=pip_env()).stdout
+    listing = subprocess.run(
+        [str(python), "-m", "pip", "index", "versions", "torch"], capture_output=True, text=True, env=pip_env()
+    ).stdout
     found = re.search(r"Available versions: (.*)", listing)
     versions = found.group(1).split(", ") if found else []  # newest first
     cpu = [v for v in versions if v.endswith("+cpu")]
@@ -85,8 +87,13 @@ def direct_dependencies() -> list[str]:
 
 def installed(python: Path) -> dict[str, str]:
     """{normalised name: version} of what ``python``'s environment holds."""
-    frozen = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze", "--exclude-editable"],
-                            capture_output=True, text=True, check=True, env=pip_env()).stdout
+    frozen = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format=freeze", "--exclude-editable"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=pip_env(),
+    ).stdout
     return {n.lower().replace("_", "-"): v for n, v in (line.split("==", 1) for line in frozen.split() if "==" in line)}
 
 

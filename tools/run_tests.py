@@ -62,6 +62,7 @@ digits; every cell must run and every assert (each number a page states) must ho
 `oldest` does the same in _build/oldest-venv, where pyproject.toml's dependencies (what the
 Colab setup cell installs) are at their lower bounds.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,13 +82,26 @@ WORKERS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity"
 # given (pytest-xdist would otherwise order them by their number of cells).
 PARALLEL = ["-n", str(WORKERS), "--dist", "loadfile", "--no-loadscope-reorder"]
 # Longest first (seconds measured by the pages stage), so that the workers finish together.
-PAGES = ["book/09_transfer_visualisation.ipynb", "book/07_modern_architectures.ipynb", "book/01_mlp_backprop.ipynb",
-         "book/08_normalization.ipynb", "book/06_lenet5.ipynb", "book/10_sliding_windows.ipynb",
-         "book/02_convolution_correlation.ipynb", "book/05_pooling.ipynb", "book/04_conv_layers.ipynb",
-         "book/03_sobel_v1.ipynb", "book/intro.ipynb"]
-SOLUTIONS = ["solutions/hw5_lenet5"]   # the longest; the others follow in name order
-FULL_PAGES = ["book/06_lenet5.ipynb", "book/07_modern_architectures.ipynb", "book/08_normalization.ipynb",
-              "book/09_transfer_visualisation.ipynb"]
+PAGES = [
+    "book/09_transfer_visualisation.ipynb",
+    "book/07_modern_architectures.ipynb",
+    "book/01_mlp_backprop.ipynb",
+    "book/08_normalization.ipynb",
+    "book/06_lenet5.ipynb",
+    "book/10_sliding_windows.ipynb",
+    "book/02_convolution_correlation.ipynb",
+    "book/05_pooling.ipynb",
+    "book/04_conv_layers.ipynb",
+    "book/03_sobel_v1.ipynb",
+    "book/intro.ipynb",
+]
+SOLUTIONS = ["solutions/hw5_lenet5"]  # the longest; the others follow in name order
+FULL_PAGES = [
+    "book/06_lenet5.ipynb",
+    "book/07_modern_architectures.ipynb",
+    "book/08_normalization.ipynb",
+    "book/09_transfer_visualisation.ipynb",
+]
 
 
 def toc_files() -> list[str]:
@@ -119,16 +133,18 @@ STAGES = {
     "browser": ["tests/stages/test_browser.py"],
     "solutions": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "600", *solutions()],
     "release": ["-n", str(WORKERS), "tests/stages/test_release.py"],  # independent tests: any worker
-    "grading": ["tests/stages/test_grading.py", "tests/stages/test_grading_corpus.py",
-                "tests/stages/test_lying_kernel.py"],
+    "grading": [
+        "tests/stages/test_grading.py",
+        "tests/stages/test_grading_corpus.py",
+        "tests/stages/test_lying_kernel.py",
+    ],
     "unit": ["-n", str(WORKERS), "tests/unit"],
 }
 OPT_IN = {
     "full-pages": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "36000", *FULL_PAGES],
 }
 OPT_IN_ENV = {"full-pages": {"CONVNETS_FULL": "1"}}
-OPT_IN["latest"] = OPT_IN["oldest"] = [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "900", *pages(),
-                                       *solutions()]
+OPT_IN["latest"] = OPT_IN["oldest"] = [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "900", *pages(), *solutions()]
 
 
 def other_python(oldest: bool) -> str:
@@ -136,6 +152,7 @@ def other_python(oldest: bool) -> str:
     tools/latest_env.py builds afresh."""
     sys.path.insert(0, str(ROOT / "tools"))
     import latest_env
+
     return str(latest_env.build(oldest=oldest))
 
 
@@ -152,6 +169,7 @@ def openblas_coretype() -> str:
     try:
         import numpy  # noqa: F401 - loads OpenBLAS, so that threadpoolctl sees it
         from threadpoolctl import threadpool_info
+
         own = next((i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"), None)
     except Exception:  # noqa: BLE001 - a driver without numpy still runs the tests
         own = None
@@ -211,8 +229,12 @@ def main(argv: list[str]) -> int:
     env.update(CONVNETS_PORTABILITY=json.dumps(PORTABILITY), CONVNETS_AMBIENT=json.dumps(AMBIENT))
     env.pop("MPLBACKEND", None)  # the kernels must use the inline backend: pages store figures
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    print("portability configuration: " + " ".join(f"{k}={v}" for k, v in PORTABILITY.items())
-          + f"; {WORKERS} worker(s) for pages and solutions", flush=True)
+    print(
+        "portability configuration: "
+        + " ".join(f"{k}={v}" for k, v in PORTABILITY.items())
+        + f"; {WORKERS} worker(s) for pages and solutions",
+        flush=True,
+    )
     rows = []
     (ROOT / "_build").mkdir(exist_ok=True)
     for stage in chosen:
@@ -229,9 +251,11 @@ def main(argv: list[str]) -> int:
                 rows.append((stage, 0, 1, 0, time.perf_counter() - start))
                 continue
             stage_env["PATH"] = str(Path(python).parent) + os.pathsep + stage_env["PATH"]
-        code = subprocess.call([python, "-m", "pytest", "-p", "no:cacheprovider", "-ra",
-                                f"--junitxml={junit}", *known[stage]], cwd=ROOT,
-                               env=stage_env)
+        code = subprocess.call(
+            [python, "-m", "pytest", "-p", "no:cacheprovider", "-ra", f"--junitxml={junit}", *known[stage]],
+            cwd=ROOT,
+            env=stage_env,
+        )
         seconds = time.perf_counter() - start
         passed, failed, skipped = count(junit)
         if code not in (0, 5) and failed == 0:
@@ -240,8 +264,9 @@ def main(argv: list[str]) -> int:
             failed += 1  # a stage that collects no test is a broken stage
             print(f"stage {stage} collected no test")
         rows.append((stage, passed, failed, skipped, seconds))
-        print(f"===== stage {stage}: {passed} passed, {failed} failed, {skipped} skipped "
-              f"in {seconds:.1f} s", flush=True)
+        print(
+            f"===== stage {stage}: {passed} passed, {failed} failed, {skipped} skipped in {seconds:.1f} s", flush=True
+        )
     print("\nstage       passed  failed  skipped   seconds")
     for stage, passed, failed, skipped, seconds in rows:
         print(f"{stage:<10} {passed:>7} {failed:>7} {skipped:>8} {seconds:>9.1f}")

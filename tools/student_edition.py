@@ -14,6 +14,7 @@ a hidden-test block of ``solutions/`` (code, and the model answers of written qu
 except short generic lines by rule (:func:`generic`). :func:`leaks` searches an edition
 for them; the release stage runs it on a fresh edition.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,16 +26,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 #: paths copied as they are (folders whole, minus caches)
-COPIED = ("book", "exercises", "coursekit", "autograder", "_config.yml", "_toc.yml", "pyproject.toml",
-          "requirements", "environment.yml", "package.json", "package-lock.json",
-          "tools/install_system_packages.sh", "tools/execute_notebook.py", ".gitignore")
+COPIED = (
+    "book",
+    "exercises",
+    "coursekit",
+    "autograder",
+    "_config.yml",
+    "_toc.yml",
+    "pyproject.toml",
+    "requirements",
+    "environment.yml",
+    "package.json",
+    "package-lock.json",
+    "tools/install_system_packages.sh",
+    "tools/execute_notebook.py",
+    ".gitignore",
+)
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")
 #: README sections (second-level headings) that students need
 README_SECTIONS = ("Readers", "Students", "Data")
 MIN_SECRET = 30  # characters, whitespace collapsed: a shorter line is generic by rule
 
-_BLOCKS = (re.compile(r"### BEGIN SOLUTION(.*?)### END SOLUTION", re.S),
-           re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S))
+_BLOCKS = (
+    re.compile(r"### BEGIN SOLUTION(.*?)### END SOLUTION", re.S),
+    re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S),
+)
 
 MAKEFILE = """\
 # The student edition of "Convolutional networks, from scratch".
@@ -118,6 +134,7 @@ def _text_lines(path: Path) -> set[str]:
             elif isinstance(value, dict):
                 for v in value.values():
                     walk(v)
+
         walk(json.loads(text))
     return {normalise(line) for line in lines}
 
@@ -139,9 +156,11 @@ def readme(root: Path = ROOT) -> str:
     intro = text.split("\n---\n", 1)[1].split("\n## ", 1)[0].strip() if "\n---\n" in text else ""
     sections = re.split(r"(?m)^## ", text)[1:]
     kept = ["## " + s.strip() for s in sections if s.split("\n", 1)[0].strip() in README_SECTIONS]
-    setup = ("On a fresh machine (Python 3.11, `make`, `npm`; no GPU needed), from a clone of this "
-             "repository:\n\n```\nmake setup\nmake book\n```\n\nThe first installs the course's "
-             "environment in `.venv`; the second builds the HTML book into `_build/html`.")
+    setup = (
+        "On a fresh machine (Python 3.11, `make`, `npm`; no GPU needed), from a clone of this "
+        "repository:\n\n```\nmake setup\nmake book\n```\n\nThe first installs the course's "
+        "environment in `.venv`; the second builds the HTML book into `_build/html`."
+    )
     return "\n\n".join([title, setup, intro, *kept]) + "\n"
 
 

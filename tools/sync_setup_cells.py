@@ -8,6 +8,7 @@ The cell is the first code cell, tagged ``colab-setup``. On Colab it installs th
 course package (unpinned, beside Colab's own numpy/torch/matplotlib); anywhere else
 it does nothing.
 """
+
 from __future__ import annotations
 
 import sys
@@ -32,8 +33,9 @@ def setup_source(url: str | None = None) -> str:
         "# Colab setup: install the course package, the only thing Colab lacks.\n"
         "# Elsewhere (JupyterLab after `make setup`) this cell does nothing.\n"
         "import sys\n"
-        "if \"google.colab\" in sys.modules:\n"
-        f"    %pip install --quiet \"coursekit @ git+{url}\"")
+        'if "google.colab" in sys.modules:\n'
+        f'    %pip install --quiet "coursekit @ git+{url}"'
+    )
 
 
 def course_notebooks() -> list[Path]:

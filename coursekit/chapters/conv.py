@@ -44,6 +44,7 @@ materialising it): besides the padded copy of the input, extra memory is
 ``x -> corr(x, w)``: a Toeplitz matrix in 1-D, a doubly block Toeplitz matrix
 in 2-D. Use it on small inputs only (it has ``N_out * N_in`` entries).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -90,7 +91,7 @@ def output_length(input_length: int, kernel_length: int, mode: str = "valid") ->
 def _correlate(x, w, mode: str, ndim: int) -> np.ndarray:
     """Cross-correlate the last ``ndim`` axes of ``x`` with the ``ndim``-D kernel ``w``."""
     x = np.asarray(x)
-    w = np.ascontiguousarray(w)      # a flipped view would change einsum's summation order
+    w = np.ascontiguousarray(w)  # a flipped view would change einsum's summation order
     if w.ndim != ndim:
         raise ValueError(f"the kernel must be {ndim}-D, got shape {w.shape}")
     if x.ndim < ndim:
@@ -100,11 +101,13 @@ def _correlate(x, w, mode: str, ndim: int) -> np.ndarray:
     if np.iscomplexobj(x) or np.iscomplexobj(w):
         raise TypeError("complex inputs are not supported (correlation would need a conjugate)")
     pads = [pad_widths(k, mode) for k in w.shape]
-    spatial = x.shape[x.ndim - ndim:]
+    spatial = x.shape[x.ndim - ndim :]
     out_shape = tuple(n + b + a - k + 1 for n, k, (b, a) in zip(spatial, w.shape, pads))
     if min(out_shape) < 1:
-        raise ValueError(f"kernel {w.shape} is larger than input {spatial} in mode {mode!r}: "
-                         "the output would be empty (use mode='same' or 'full')")
+        raise ValueError(
+            f"kernel {w.shape} is larger than input {spatial} in mode {mode!r}: "
+            "the output would be empty (use mode='same' or 'full')"
+        )
     if any(b or a for b, a in pads):
         x = np.pad(x, [(0, 0)] * (x.ndim - ndim) + pads)
     # windows[..., i, j, k, l] = x[..., i + k, j + l] (a strided view, no copy)
@@ -173,7 +176,7 @@ def corr_matrix(kernel, input_shape, mode: str = "valid") -> np.ndarray:
     response to the ``n``-th unit impulse, which is how it is built.
     """
     kernel = np.asarray(kernel)
-    shape = (int(input_shape),) if np.isscalar(input_shape) else tuple(int(s) for s in input_shape)
+    shape = (int(input_shape),) if np.isscalar(input_shape) else tuple(int(s) for s in input_shape)  # type: ignore[arg-type]
     if kernel.ndim not in (1, 2) or len(shape) != kernel.ndim:
         raise ValueError(f"kernel {kernel.shape} and input shape {shape} must both be 1-D or both 2-D")
     size = int(np.prod(shape))

@@ -8,9 +8,10 @@ import it. Homework that wants a gradient check uses
 Compare in float64: with float32 the rounding error of ``f(x + h) - f(x - h)``
 swamps the truncation error for any useful ``h``.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -39,8 +40,9 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float
     return grad
 
 
-def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
-                             upstream: np.ndarray, h: float = 1e-5) -> np.ndarray:
+def numerical_gradient_array(
+    f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, upstream: np.ndarray, h: float = 1e-5
+) -> np.ndarray:
     """Gradient of ``sum(f(x) * upstream)`` with respect to ``x``.
 
     This is what a layer's backward pass returns when the gradient arriving from

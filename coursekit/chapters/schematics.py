@@ -4,6 +4,7 @@ Each function draws one figure from the numbers it is given and returns the figu
 page can show it and a test can check what was drawn. The patches that carry meaning
 have a ``gid`` ("window", "filter", "output", "row", "padding") for those checks.
 """
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -16,16 +17,18 @@ def patch_matrix(x, k: int, stride: int = 1) -> np.ndarray:
     x = np.asarray(x)
     H, W = x.shape
     Ho, Wo = (H - k) // stride + 1, (W - k) // stride + 1
-    return np.array([x[i * stride: i * stride + k, j * stride: j * stride + k].ravel()
-                     for i in range(Ho) for j in range(Wo)])
+    return np.array(
+        [x[i * stride : i * stride + k, j * stride : j * stride + k].ravel() for i in range(Ho) for j in range(Wo)]
+    )
 
 
 def _grid(ax, x0, y0, rows, cols, cell=1.0, face="white", edge="0.4", lw=0.6, gid=None, alpha=1.0):
     """Draw a rows x cols grid of square cells with top-left corner (x0, y0); y grows upwards."""
     for r in range(rows):
         for c in range(cols):
-            p = Rectangle((x0 + c * cell, y0 - (r + 1) * cell), cell, cell, facecolor=face,
-                          edgecolor=edge, lw=lw, alpha=alpha)
+            p = Rectangle(
+                (x0 + c * cell, y0 - (r + 1) * cell), cell, cell, facecolor=face, edgecolor=edge, lw=lw, alpha=alpha
+            )
             if gid:
                 p.set_gid(gid)
             ax.add_patch(p)
@@ -40,44 +43,69 @@ def draw_filter_depth(c_in: int = 3, size: int = 7, k: int = 3, c_out: int = 4, 
     single value produced highlighted in map ``out``.
     """
     fig, ax = plt.subplots(figsize=(10, 3.6))
-    off = 0.9                                           # offset between stacked sheets
+    off = 0.9  # offset between stacked sheets
     colours = ["#d62728", "#2ca02c", "#1f77b4"] + [f"C{i}" for i in range(3, 10)]
     i, j = at
-    for c in reversed(range(c_in)):                     # back sheets first
+    for c in reversed(range(c_in)):  # back sheets first
         _grid(ax, c * off, size + c * off, size, size, face="#f4f4f4", alpha=0.6)
-    for c in reversed(range(c_in)):                     # the window, drawn over every sheet
-        _grid(ax, c * off + j, size + c * off - i, k, k, face=colours[c % len(colours)], alpha=0.6,
-              gid="window")
-    ax.text(size / 2 + (c_in - 1) * off / 2, -1.0, f"input: {c_in} x {size} x {size}",
-            ha="center", va="top", fontsize=9)
-    fx = size + c_in * off + 3                          # the filter, one k x k slice per channel
+    for c in reversed(range(c_in)):  # the window, drawn over every sheet
+        _grid(ax, c * off + j, size + c * off - i, k, k, face=colours[c % len(colours)], alpha=0.6, gid="window")
+    ax.text(
+        size / 2 + (c_in - 1) * off / 2, -1.0, f"input: {c_in} x {size} x {size}", ha="center", va="top", fontsize=9
+    )
+    fx = size + c_in * off + 3  # the filter, one k x k slice per channel
     for c in reversed(range(c_in)):
-        _grid(ax, fx + c * off, size / 2 + k / 2 + c * off, k, k, face=colours[c % len(colours)],
-              alpha=0.8, gid="filter")
-    ax.text(fx + k / 2 + (c_in - 1) * off / 2, size / 2 - k / 2 - 1.0,
-            f"filter {out}: {c_in} x {k} x {k}\n= {c_in * k * k} weights + 1 bias", ha="center", va="top",
-            fontsize=9)
-    so = size - k + 1                                   # the output maps
+        _grid(
+            ax, fx + c * off, size / 2 + k / 2 + c * off, k, k, face=colours[c % len(colours)], alpha=0.8, gid="filter"
+        )
+    ax.text(
+        fx + k / 2 + (c_in - 1) * off / 2,
+        size / 2 - k / 2 - 1.0,
+        f"filter {out}: {c_in} x {k} x {k}\n= {c_in * k * k} weights + 1 bias",
+        ha="center",
+        va="top",
+        fontsize=9,
+    )
+    so = size - k + 1  # the output maps
     ox = fx + k + c_in * off + 4
     for o in reversed(range(c_out)):
-        _grid(ax, ox + o * off * 0.8, so + 1 + o * off * 0.8, so, so,
-              face="#ffe9a8" if o == out else "#f4f4f4", alpha=0.6)
-    _grid(ax, ox + out * off * 0.8 + j, so + 1 + out * off * 0.8 - i, 1, 1, face="black", alpha=0.85,
-          gid="output")                                 # the one value, drawn over the stack
-    ax.text(ox + so / 2 + (c_out - 1) * off * 0.4, -1.0, f"output: {c_out} x {so} x {so}",
-            ha="center", va="top", fontsize=9)
-    ax.annotate("", xy=(fx - 0.5, size / 2), xytext=(size + (c_in - 1) * off + 0.5, size / 2),
-                arrowprops=dict(arrowstyle="->", lw=1.2))
-    ax.annotate("", xy=(ox - 0.5, size / 2), xytext=(fx + k + (c_in - 1) * off + 0.5, size / 2),
-                arrowprops=dict(arrowstyle="->", lw=1.2))
-    ax.text((fx + k + ox) / 2 + (c_in - 1) * off / 2, size / 2 + 0.4, "sum of\n" + f"{c_in * k * k} products",
-            ha="center", va="bottom", fontsize=8)
+        _grid(
+            ax, ox + o * off * 0.8, so + 1 + o * off * 0.8, so, so, face="#ffe9a8" if o == out else "#f4f4f4", alpha=0.6
+        )
+    _grid(
+        ax, ox + out * off * 0.8 + j, so + 1 + out * off * 0.8 - i, 1, 1, face="black", alpha=0.85, gid="output"
+    )  # the one value, drawn over the stack
+    ax.text(
+        ox + so / 2 + (c_out - 1) * off * 0.4, -1.0, f"output: {c_out} x {so} x {so}", ha="center", va="top", fontsize=9
+    )
+    ax.annotate(
+        "",
+        xy=(fx - 0.5, size / 2),
+        xytext=(size + (c_in - 1) * off + 0.5, size / 2),
+        arrowprops=dict(arrowstyle="->", lw=1.2),
+    )
+    ax.annotate(
+        "",
+        xy=(ox - 0.5, size / 2),
+        xytext=(fx + k + (c_in - 1) * off + 0.5, size / 2),
+        arrowprops=dict(arrowstyle="->", lw=1.2),
+    )
+    ax.text(
+        (fx + k + ox) / 2 + (c_in - 1) * off / 2,
+        size / 2 + 0.4,
+        "sum of\n" + f"{c_in * k * k} products",
+        ha="center",
+        va="bottom",
+        fontsize=8,
+    )
     ax.set_xlim(-0.5, ox + so + c_out * off + 0.5)
     ax.set_ylim(-3.2, size + c_in * off + 0.5)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(f"One output value reads a {k}x{k} window in all {c_in} input channels "
-                 f"(map {out} of {c_out}, position {at})", fontsize=10)
+    ax.set_title(
+        f"One output value reads a {k}x{k} window in all {c_in} input channels (map {out} of {c_out}, position {at})",
+        fontsize=10,
+    )
     return fig
 
 
@@ -97,8 +125,14 @@ def draw_im2col(x, k: int = 3, stride: int = 1, show: int = 3):
     for n in range(min(show, len(cols))):
         i, j = divmod(n, Wo)
         inset = 0.06 * (n + 1)
-        p = Rectangle((j * stride + inset, H - i * stride - k + inset), k - 2 * inset, k - 2 * inset,
-                      fill=False, edgecolor=colours[n % 10], lw=2.5)
+        p = Rectangle(
+            (j * stride + inset, H - i * stride - k + inset),
+            k - 2 * inset,
+            k - 2 * inset,
+            fill=False,
+            edgecolor=colours[n % 10],
+            lw=2.5,
+        )
         p.set_gid("window")
         ax.add_patch(p)
     ax.set_title(f"input {H}x{W}, {k}x{k} windows, stride {stride}", fontsize=10)
@@ -106,8 +140,7 @@ def draw_im2col(x, k: int = 3, stride: int = 1, show: int = 3):
     R, C = cols.shape
     _grid(ax, 0, R, R, C)
     for n in range(min(show, R)):
-        p = Rectangle((0, R - n - 1), C, 1, facecolor=colours[n % 10], alpha=0.3, edgecolor=colours[n % 10],
-                      lw=2)
+        p = Rectangle((0, R - n - 1), C, 1, facecolor=colours[n % 10], alpha=0.3, edgecolor=colours[n % 10], lw=2)
         p.set_gid("row")
         ax.add_patch(p)
     for r in range(R):
@@ -135,8 +168,7 @@ def draw_stride_padding(n: int = 5, k: int = 3, stride: int = 2, pad: int = 1):
         for r in range(m):
             for c in range(m):
                 is_pad = not (pad <= r < pad + n and pad <= c < pad + n)
-                p = Rectangle((c, m - r - 1), 1, 1, facecolor="0.8" if is_pad else "white", edgecolor="0.4",
-                              lw=0.6)
+                p = Rectangle((c, m - r - 1), 1, 1, facecolor="0.8" if is_pad else "white", edgecolor="0.4", lw=0.6)
                 if is_pad:
                     p.set_gid("padding")
                 ax.add_patch(p)
@@ -147,15 +179,27 @@ def draw_stride_padding(n: int = 5, k: int = 3, stride: int = 2, pad: int = 1):
     ax = axes[-1]
     for r in range(n_out):
         for c in range(n_out):
-            ax.add_patch(Rectangle((c, n_out - r - 1), 1, 1, facecolor=f"C{c}" if r == 0 else "white",
-                                   alpha=0.45 if r == 0 else 1, edgecolor="0.4", lw=0.6))
+            ax.add_patch(
+                Rectangle(
+                    (c, n_out - r - 1),
+                    1,
+                    1,
+                    facecolor=f"C{c}" if r == 0 else "white",
+                    alpha=0.45 if r == 0 else 1,
+                    edgecolor="0.4",
+                    lw=0.6,
+                )
+            )
     ax.set_title(f"output {n_out}x{n_out}", fontsize=9)
     for a, size in zip(axes, [m] * n_out + [n_out]):
         a.set_xlim(-0.2, size + 0.2)
         a.set_ylim(-0.2, size + 0.2)
         a.set_aspect("equal")
         a.axis("off")
-    fig.suptitle(f"{n}x{n} input, padding {pad} (grey), {k}x{k} kernel, stride {stride}: "
-                 f"floor(({n} + 2*{pad} - {k}) / {stride}) + 1 = {n_out} outputs per row", fontsize=10)
+    fig.suptitle(
+        f"{n}x{n} input, padding {pad} (grey), {k}x{k} kernel, stride {stride}: "
+        f"floor(({n} + 2*{pad} - {k}) / {stride}) + 1 = {n_out} outputs per row",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig

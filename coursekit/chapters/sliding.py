@@ -6,6 +6,7 @@ negative (the digits then touch or overlap; overlapping ink is combined by a max
 A *score map* is what a network that slides over the line returns: ``(C, T)``, one column
 of scores per window position, the last class ``C - 1`` meaning "no digit centred here".
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,13 +46,14 @@ def compose_line(images, gaps, margin: int = 14) -> tuple[np.ndarray, np.ndarray
     width = max(s + p.shape[1] for s, p in zip(starts, parts)) + margin
     canvas = np.zeros((images.shape[1], width), dtype=images.dtype)
     for s, part in zip(starts, parts):
-        np.maximum(canvas[:, s:s + part.shape[1]], part, out=canvas[:, s:s + part.shape[1]])
+        np.maximum(canvas[:, s : s + part.shape[1]], part, out=canvas[:, s : s + part.shape[1]])
     centres = np.array([s + (p.shape[1] - 1) / 2 for s, p in zip(starts, parts)])
     return canvas, centres
 
 
-def window_targets(positions, centres, labels, near: float, far: float, background: int,
-                   ignore: int = -100) -> np.ndarray:
+def window_targets(
+    positions, centres, labels, near: float, far: float, background: int, ignore: int = -100
+) -> np.ndarray:
     """Training target of each window: a digit, "no digit centred here", or ignored.
 
     ``positions``: ``(T,)`` centre columns of the windows; ``centres``, ``labels``: ``(n,)``
@@ -105,7 +107,7 @@ def nms_decode(gain: np.ndarray, radius: int, threshold: float = 0.0) -> list[in
     for t in np.argsort(-gain, kind="stable"):
         if alive[t]:
             kept.append(int(t))
-            alive[max(0, t - radius): t + radius + 1] = False
+            alive[max(0, t - radius) : t + radius + 1] = False
     return sorted(kept)
 
 
@@ -119,7 +121,7 @@ def dp_decode(gain: np.ndarray, min_gap: int) -> tuple[list[int], float]:
     """
     gain = np.asarray(gain, dtype=np.float64)
     T = len(gain)
-    best = np.zeros(T + 1)               # best[t]: best total over positions < t
+    best = np.zeros(T + 1)  # best[t]: best total over positions < t
     take = np.zeros(T + 1, dtype=bool)
     for t in range(T):
         with_t = gain[t] + best[max(0, t + 1 - min_gap)]
@@ -143,8 +145,9 @@ def translate(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
     x = np.asarray(x)
     out = np.zeros_like(x)
     H, W = x.shape[-2:]
-    out[..., max(dy, 0): H + min(dy, 0), max(dx, 0): W + min(dx, 0)] = \
-        x[..., max(-dy, 0): H + min(-dy, 0), max(-dx, 0): W + min(-dx, 0)]
+    out[..., max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)] = x[
+        ..., max(-dy, 0) : H + min(-dy, 0), max(-dx, 0) : W + min(-dx, 0)
+    ]
     return out
 
 
@@ -156,7 +159,7 @@ def relative_change(before: np.ndarray, after: np.ndarray) -> float:
     """
     before = np.asarray(before, dtype=np.float64)
     after = np.asarray(after, dtype=np.float64)
-    return float(np.sqrt(np.sum((after - before) ** 2) / np.sum(before ** 2)))
+    return float(np.sqrt(np.sum((after - before) ** 2) / np.sum(before**2)))
 
 
 def receptive_field(layers) -> list[int]:

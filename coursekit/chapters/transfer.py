@@ -5,6 +5,7 @@ say which pixels a decision depends on (saliency and occlusion), the receptive f
 unit, a contrastive loss for Siamese embeddings and one-shot recognition by nearest
 neighbour. Images are ``(N, 28, 28)`` or ``(N, 1, 28, 28)`` float32 in [0, 1].
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,9 +22,16 @@ def small_convnet(channels: tuple[int, int] = (8, 16), outputs: int = 10) -> nn.
     rectified maps, ``(N, c2, 14, 14)``.
     """
     c1, c2 = channels
-    return nn.Sequential(nn.Conv2d(1, c1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(c2 * 7 * 7, outputs))
+    return nn.Sequential(
+        nn.Conv2d(1, c1, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(c2 * 7 * 7, outputs),
+    )
 
 
 def as_batch(images, device="cpu") -> torch.Tensor:
@@ -34,8 +42,17 @@ def as_batch(images, device="cpu") -> torch.Tensor:
     return x.float().to(device)
 
 
-def train_steps(model: nn.Module, images, labels, steps: int, param_groups, batch_size: int = 32,
-                seed: int = 0, loss_fn=F.cross_entropy, device="cpu") -> list[float]:
+def train_steps(
+    model: nn.Module,
+    images,
+    labels,
+    steps: int,
+    param_groups,
+    batch_size: int = 32,
+    seed: int = 0,
+    loss_fn=F.cross_entropy,
+    device="cpu",
+) -> list[float]:
     """Adam for exactly ``steps`` minibatch steps over reshuffled passes of the data.
 
     ``param_groups``: what ``torch.optim.Adam`` takes (a list of dicts with their own
@@ -64,7 +81,7 @@ def predict(model: nn.Module, images, device="cpu", batch_size: int = 1000) -> t
     """Outputs of ``model`` in evaluation mode, ``(N, outputs)``, on ``device``."""
     model.eval()
     x = as_batch(images, device)
-    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def accuracy(model: nn.Module, images, labels, device="cpu") -> float:
@@ -73,8 +90,9 @@ def accuracy(model: nn.Module, images, labels, device="cpu") -> float:
     return float((pred == np.asarray(labels)).mean())
 
 
-def fit_linear(features: torch.Tensor, labels, steps: int = 100, weight_decay: float = 1e-3,
-               seed: int = 0) -> nn.Linear:
+def fit_linear(
+    features: torch.Tensor, labels, steps: int = 100, weight_decay: float = 1e-3, seed: int = 0
+) -> nn.Linear:
     """A softmax (logistic-regression) classifier on frozen ``(N, D)`` features.
 
     Full-batch L-BFGS on the mean cross-entropy plus ``weight_decay / 2 * |W|^2``;
@@ -83,8 +101,7 @@ def fit_linear(features: torch.Tensor, labels, steps: int = 100, weight_decay: f
     y = torch.as_tensor(np.asarray(labels)).long().to(features.device)
     torch.manual_seed(seed)
     head = nn.Linear(features.shape[1], int(y.max()) + 1).to(features.device)
-    opt = torch.optim.LBFGS(head.parameters(), lr=1, max_iter=steps, history_size=10,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(head.parameters(), lr=1, max_iter=steps, history_size=10, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
@@ -104,6 +121,7 @@ def saliency_map(model: nn.Module, image, target: int, device="cpu") -> np.ndarr
     model.eval()
     x = as_batch(np.asarray(image)[None], device).requires_grad_(True)
     model(x)[0, target].backward()
+    assert x.grad is not None
     return x.grad[0, 0].abs().cpu().numpy()
 
 
@@ -121,7 +139,7 @@ def occlusion_map(score_fn, image: np.ndarray, size: int, stride: int, fill: flo
     batch = np.repeat(image[None], rows * cols, axis=0)
     for k in range(rows * cols):
         i, j = divmod(k, cols)
-        batch[k, i * stride:i * stride + size, j * stride:j * stride + size] = fill
+        batch[k, i * stride : i * stride + size, j * stride : j * stride + size] = fill
     base = np.asarray(score_fn(image[None]))[0]
     return (base - np.asarray(score_fn(batch))).reshape(rows, cols)
 
@@ -130,8 +148,12 @@ def window_sums(values: np.ndarray, size: int, stride: int) -> np.ndarray:
     """Sums of ``values`` over the same squares as :func:`occlusion_map` (same output shape)."""
     H, W = values.shape
     rows, cols = (H - size) // stride + 1, (W - size) // stride + 1
-    return np.array([[values[i * stride:i * stride + size, j * stride:j * stride + size].sum()
-                      for j in range(cols)] for i in range(rows)])
+    return np.array(
+        [
+            [values[i * stride : i * stride + size, j * stride : j * stride + size].sum() for j in range(cols)]
+            for i in range(rows)
+        ]
+    )
 
 
 def ranks(x: np.ndarray) -> np.ndarray:
@@ -161,7 +183,7 @@ def receptive_field(layers) -> tuple[int, int, int]:
     return size, jump, start
 
 
-def top_units(maps: np.ndarray, k: int) -> list[tuple[int, int, int]]:
+def top_units(maps: np.ndarray, k: int) -> list[tuple[int, ...]]:
     """The ``k`` largest entries of ``(N, H, W)`` maps as ``(n, i, j)``, largest first."""
     flat = np.argsort(maps.ravel(), kind="stable")[::-1][:k]
     return [tuple(int(v) for v in np.unravel_index(f, maps.shape)) for f in flat]
@@ -174,14 +196,15 @@ def top_images(maps: np.ndarray, k: int) -> list[tuple[int, int, int]]:
     flat = maps.reshape(len(maps), -1)
     best = flat.argmax(axis=1)
     order = np.argsort(flat[np.arange(len(maps)), best], kind="stable")[::-1][:k]
-    return [(int(n), *(int(v) for v in np.unravel_index(best[n], maps.shape[1:]))) for n in order]
+    rows, cols = np.unravel_index(best[order], maps.shape[1:])
+    return [(int(n), int(i), int(j)) for n, i, j in zip(order, rows, cols)]
 
 
 def crop(image: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
     """The ``(size, size)`` window of ``image`` at ``(top, left)``, zeros outside it."""
     pad = size
     padded = np.pad(image, pad)
-    return padded[top + pad:top + pad + size, left + pad:left + pad + size]
+    return padded[top + pad : top + pad + size, left + pad : left + pad + size]
 
 
 def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, same: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
@@ -194,8 +217,9 @@ def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, same: torch.Tensor, mar
     return (same * d.pow(2) + (1 - same) * F.relu(margin - d).pow(2)).mean()
 
 
-def one_shot_hits(embeddings: np.ndarray, labels: np.ndarray, classes, galleries: int,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def one_shot_hits(
+    embeddings: np.ndarray, labels: np.ndarray, classes, galleries: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """k-way one-shot recognition among ``classes`` by the nearest neighbour, query by query.
 
     Every example of one of the k ``classes`` is a query ``galleries`` times; each time a
@@ -222,8 +246,9 @@ def one_shot_hits(embeddings: np.ndarray, labels: np.ndarray, classes, galleries
     return queries, rate
 
 
-def bootstrap_interval(values: np.ndarray, level: float = 0.95, resamples: int = 2000,
-                       seed: int = 0) -> tuple[float, float]:
+def bootstrap_interval(
+    values: np.ndarray, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values``, ``(N,)``, resampled with replacement."""
     values = np.asarray(values, dtype=float)
     rng = np.random.default_rng(seed)

@@ -7,17 +7,19 @@ tailored to this homework), and in the first assignment's batch a submission tha
 forever and one that kills its kernel. Grading them together costs one sandbox start per
 homework; tests/stages/test_grading.py and test_lying_kernel.py read the results.
 """
+
 import csv
 import importlib.util
 import json
 from pathlib import Path
 
 import nbformat
+from liars import MODES, TAILORED, liar_notebook, liar_on, tailored_notebook
 
-from autograder.batch import grade_folder, source_notebook
+from autograder.batch import grade_folder
+from autograder.model import source_notebook
 from autograder.parts import is_solution_cell, nbgrader_meta, read_parts
 from autograder.release import assignments
-from liars import MODES, TAILORED, liar_notebook, liar_on, tailored_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 # Seconds per cell: ten times the slowest cell of the assignment's solution here, at least 20 (the
@@ -26,12 +28,13 @@ CELL_TIMEOUT = {"hw5_lenet5": 60.0}
 DEFAULT_CELL_TIMEOUT = 20.0
 LOOP_CELL = "while True:\n    pass\n"
 CRASH_CELL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
-LIAR_CHECK = "hw2_convolution"   # its batch also grades the solution with a liar installed
+LIAR_CHECK = "hw2_convolution"  # its batch also grades the solution with a liar installed
 
 
 def load_bugs(assignment: str) -> list[dict]:
     path = ROOT / "tests" / "buggy" / f"{assignment}.py"
     spec = importlib.util.spec_from_file_location(f"buggy_{assignment}", path)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.BUGS
@@ -113,14 +116,29 @@ def batch(assignment: str, tmp_root: Path) -> dict:
         nbformat.write(patched(source_nb, extra["loop"], prepend=LOOP_CELL), subs / "loops_forever.ipynb")
         nbformat.write(patched(source_nb, extra["crash"], prepend=CRASH_CELL), subs / "kills_kernel.ipynb")
     out = tmp_root / assignment / "graded"
-    code = grade_folder(assignment, subs, out, workers=2, cell_timeout=CELL_TIMEOUT.get(assignment, DEFAULT_CELL_TIMEOUT),
-                        progress=False)
+    code = grade_folder(
+        assignment,
+        subs,
+        out,
+        workers=2,
+        cell_timeout=CELL_TIMEOUT.get(assignment, DEFAULT_CELL_TIMEOUT),
+        progress=False,
+    )
     with open(out / "grades.csv") as fh:
         rows = {row["student"]: row for row in csv.DictReader(fh)}
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
-    _BATCHES[assignment] = dict(assignment=assignment, code=code, rows=rows, results=results, out=out, bugs=bugs, extra=extra,
-                                source_nb=source_nb, parts=read_parts(source_nb), packs=packs, liars=liars,
-                                submission_of={b["name"]: f"bugs_{i:02d}" for i, p in enumerate(packs) for b in p})
+    _BATCHES[assignment] = dict(
+        assignment=assignment,
+        code=code,
+        rows=rows,
+        results=results,
+        out=out,
+        bugs=bugs,
+        extra=extra,
+        source_nb=source_nb,
+        parts=read_parts(source_nb),
+        packs=packs,
+        liars=liars,
+        submission_of={b["name"]: f"bugs_{i:02d}" for i, p in enumerate(packs) for b in p},
+    )
     return _BATCHES[assignment]
-
-

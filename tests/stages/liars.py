@@ -16,6 +16,7 @@ trusted side receives is
 batch of their homework (tests/stages/homework_batches.py), beside the solution and the
 classic mistakes.
 """
+
 import json
 from pathlib import Path
 
@@ -25,8 +26,8 @@ from autograder.parts import is_solution_cell
 
 ROOT = Path(__file__).resolve().parents[2]
 
-LIAR = '''
-import autograder.kernel as _liar_kernel
+LIAR = """
+import autograder.kernel.server as _liar_kernel
 import numpy as _liar_np
 import torch as _liar_torch
 
@@ -77,9 +78,8 @@ def _liar_handle(self, op, header, values):
 
 
 _liar_kernel.KernelPeer.handle = _liar_handle
-'''
+"""
 MODES = ("echo", "zeros", "plausible")
-
 
 
 def liar_notebook(assignment: str, mode: str):
@@ -100,7 +100,7 @@ def liar_on(source_nb, mode: str = "zeros"):
 # model's forward pass in their kernel so that whatever the kernel computes agrees with their
 # (wrong) answer, or hides a banned call where a rule might not look. Each replaces solution cells
 # of the released stub; every part must score 0.
-FORGED_WATCH = '''
+FORGED_WATCH = """
 import torch
 from coursekit import harness
 
@@ -114,9 +114,9 @@ def _forged_watch(module, func, *args, **kwargs):
     return {"result": result, "forwards": forwards, "backward": 100, "accumulated": 0, "cpu_seconds": 1.0}
 
 harness.call_watching = _forged_watch
-'''
+"""
 
-FORGED_GRAPH = '''
+FORGED_GRAPH = """
 import torch
 from coursekit import harness
 
@@ -128,12 +128,16 @@ def _forged_graph(*args, **kwargs):
     return result
 
 harness.forward_backward_graph = _forged_graph
-'''
+"""
 
 TAILORED = {
     # hw7: evaluate returns zeros, and every module's forward pass in the kernel returns zeros too, so
     # a reference computed by running the model in the kernel predicts class 0 everywhere as well.
-    "hw7_evaluate_zeros": ("hw7_normalization", "evaluate", FORGED_WATCH + '''
+    "hw7_evaluate_zeros": (
+        "hw7_normalization",
+        "evaluate",
+        FORGED_WATCH
+        + """
 _real_call = torch.nn.Module.__call__
 
 def _zeros_call(self, *args, **kwargs):
@@ -144,10 +148,15 @@ torch.nn.Module.__call__ = _zeros_call
 
 def evaluate(model, images, batch_size=64):
     return torch.zeros(len(images), dtype=torch.long)
-'''),
+""",
+    ),
     # hw5: train_lenet trains nothing; the model's forward looks each digit up in the offline digits
     # (test split included) and answers its label: a reference accuracy computed in the kernel is 100%.
-    "hw5_label_oracle": ("hw5_lenet5", "train_lenet", FORGED_WATCH + '''
+    "hw5_label_oracle": (
+        "hw5_lenet5",
+        "train_lenet",
+        FORGED_WATCH
+        + """
 import numpy as np
 import torch.nn.functional as F
 from coursekit.data import load_mnist
@@ -165,13 +174,18 @@ def train_lenet(model, x, y, seed=0):
 
     model.forward = oracle
     return model
-'''),
+""",
+    ),
     # hw2: a rule ("loops only, no np.correlate") dodged by a helper in a cell where NumPy's
     # correlate is not banned (the Sobel layer's): the rule follows the call into that cell.
     "hw2_rule_through_another_cell": ("hw2_convolution", "corr1d", "def corr1d(x, w):\n    return _slide(x, w)\n"),
     # hw3 and hw7: a banned function captured in an earlier part's cell (the review's "reference
     # captured before the switch-off"), and the kernel's report of the autograd graph forged.
-    "hw3_captured_conv2d": ("hw3_conv_layer", "unfold_conv2d", FORGED_GRAPH + '''
+    "hw3_captured_conv2d": (
+        "hw3_conv_layer",
+        "unfold_conv2d",
+        FORGED_GRAPH
+        + """
 class UnfoldConv2d(torch.nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
         super().__init__()
@@ -182,8 +196,13 @@ class UnfoldConv2d(torch.nn.Module):
 
     def forward(self, x):
         return _captured(x, self.weight, self.bias, self.stride, self.padding)
-'''),
-    "hw7_captured_group_norm": ("hw7_normalization", "groupnorm_module", FORGED_GRAPH + '''
+""",
+    ),
+    "hw7_captured_group_norm": (
+        "hw7_normalization",
+        "groupnorm_module",
+        FORGED_GRAPH
+        + """
 class GroupNorm(torch.nn.Module):
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
         super().__init__()
@@ -195,16 +214,16 @@ class GroupNorm(torch.nn.Module):
 
     def forward(self, x):
         return _captured(x, self.num_groups, self.weight, self.bias, self.eps)
-'''),
+""",
+    ),
 }
 EXTRA_CELLS = {  # more cells of the same submission, by grade_id
-    "hw2_rule_through_another_cell": {"make_sobel_conv": "import numpy as np\n\ndef _slide(x, w):\n"
-                                                         "    return np.correlate(x, w, 'valid')\n"},
+    "hw2_rule_through_another_cell": {
+        "make_sobel_conv": "import numpy as np\n\ndef _slide(x, w):\n    return np.correlate(x, w, 'valid')\n"
+    },
     "hw3_captured_conv2d": {"im2col": "import torch\n_captured = torch.nn.functional.conv2d\n"},
     "hw7_captured_group_norm": {"groupnorm_forward": "import torch\n_captured = torch.nn.functional.group_norm\n"},
 }
-
-
 
 
 def tailored_notebook(case: str):

@@ -5,6 +5,7 @@ there, notebook pages carry Colab and Binder/JupyterHub launch buttons, citation
 resolve. A raising cell cannot reach the HTML: the pages stage fails on it (checked
 here on a page that raises, with the pages stage's own options), and this stage refuses
 stored outputs that hold an error or do not come from one top-to-bottom run."""
+
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-import run_tests  # noqa: E402
+import run_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 JUPYTER_BOOK = str(Path(sys.executable).parent / "jupyter-book")
@@ -26,8 +27,9 @@ toc_files = run_tests.toc_files
 
 
 def build(book: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([JUPYTER_BOOK, "build", str(book), "-W", "-n", "--keep-going"],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [JUPYTER_BOOK, "build", str(book), "-W", "-n", "--keep-going"], capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +106,10 @@ def stored_output_problems(nb) -> list[str]:
                 problems.append(f"cell {i} stores an error: {out.get('ename')}: {out.get('evalue')}")
     counts = [c.get("execution_count") for _, c in code]
     if counts != list(range(1, len(counts) + 1)):
-        problems.append(f"execution counts {counts} are not 1..{len(counts)}: execute the page top to bottom "
-                        "with tools/execute_notebook.py")
+        problems.append(
+            f"execution counts {counts} are not 1..{len(counts)}: execute the page top to bottom "
+            "with tools/execute_notebook.py"
+        )
     return problems
 
 
@@ -124,8 +128,11 @@ def test_stored_outputs_hold_no_error_and_come_from_one_run(page):
 
 
 def raising_page(path: Path, stored: list) -> Path:
-    cells = [nbformat.v4.new_markdown_cell("# Broken page"), nbformat.v4.new_code_cell("print(1 + 1)"),
-             nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    cells = [
+        nbformat.v4.new_markdown_cell("# Broken page"),
+        nbformat.v4.new_code_cell("print(1 + 1)"),
+        nbformat.v4.new_code_cell("raise RuntimeError('boom')"),
+    ]
     cells[1].execution_count, cells[1].outputs = 1, [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
     cells[2].execution_count, cells[2].outputs = 2, stored
     nb = nbformat.v4.new_notebook(cells=cells)
@@ -140,10 +147,19 @@ def test_a_raising_cell_fails_the_pages_stage(tmp_path):
     options = [a for a in run_tests.STAGES["pages"] if not a.endswith(".ipynb")]
     options = [a for a in options if a not in run_tests.PARALLEL]  # one page: no workers needed
     assert "--nbval" in options and "--nbval-lax" not in options
-    pages = [raising_page(tmp_path / f"{name}.ipynb", stored) for name, stored in
-             [("empty", []), ("looks_fine", [nbformat.v4.new_output("stream", name="stdout", text="ok\n")])]]
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rf", *options, *map(str, pages)],
-                          cwd=ROOT, capture_output=True, text=True)
+    pages = [
+        raising_page(tmp_path / f"{name}.ipynb", stored)
+        for name, stored in [
+            ("empty", []),
+            ("looks_fine", [nbformat.v4.new_output("stream", name="stdout", text="ok\n")]),
+        ]
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rf", *options, *map(str, pages)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     log = done.stdout + done.stderr
     assert done.returncode == 1, log[-3000:]
     assert log.count("Cell execution caused an exception") >= 2 and "boom" in log, log[-3000:]

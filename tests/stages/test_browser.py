@@ -14,6 +14,7 @@ nbgrader *Validate* button pressed and its dialog read. The untouched stubs must
 failing; a copy whose solution cells hold the code of solutions/hw1_mlp (matched by nbgrader
 grade_id) must be reported passing. A screenshot of each dialog is kept in _build/browser/.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,7 +37,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-import run_tests  # noqa: E402
+import run_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
@@ -44,10 +45,18 @@ ARTIFACTS = ROOT / "_build" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 # The flags a browser needs on a machine without a display, GPU or open network: without
 # the background-networking ones Chromium keeps trying (and failing) to reach Google.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGE_TIMEOUT_MS = 60_000          # one book page: load, typeset, images
-VALIDATE_TIMEOUT_MS = 300_000     # nbgrader validate re-runs the whole homework server-side
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGE_TIMEOUT_MS = 60_000  # one book page: load, typeset, images
+VALIDATE_TIMEOUT_MS = 300_000  # nbgrader validate re-runs the whole homework server-side
 RUN_ALL_TIMEOUT_MS = 300_000
 RAW_TEX = ["$$", "\\(", "\\)", "\\[", "\\]", "\\begin{"]
 # Console messages of the book's theme stack that a reader's browser shows on every build of a
@@ -55,8 +64,7 @@ RAW_TEX = ["$$", "\\(", "\\)", "\\[", "\\]", "\\begin{"]
 KNOWN_HARMLESS_ERRORS = {
     # sphinx-thebe 0.3.1 under Sphinx 7.4 writes its inline config <script> twice; the second copy
     # cannot redeclare the const. Thebe (live code in the page) is not enabled in _config.yml.
-    "uncaught: Identifier 'THEBE_JS_URL' has already been declared":
-        "sphinx-thebe's config script is included twice",
+    "uncaught: Identifier 'THEBE_JS_URL' has already been declared": "sphinx-thebe's config script is included twice",
     # pydata-sphinx-theme on a visitor's first page (nothing in localStorage yet): it logs this and
     # falls back to the "auto" light/dark mode, which is what it should do.
     "console: Got invalid theme mode: . Resetting to auto.": "theme mode on a first visit",
@@ -99,6 +107,7 @@ def unique_search_term() -> tuple[str, str]:
     """A word of one chapter's prose whose search stem (Sphinx stems both the index and the
     query) occurs in no other page of the book, not even inside a longer word."""
     from sphinx.search.en import SearchEnglish
+
     stem = SearchEnglish({}).stem
     pages = run_tests.toc_files()
     texts = {page: source_text(page) for page in pages}
@@ -121,10 +130,11 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 def book_url():
     """_build/html served on 127.0.0.1 (search needs http://, not file://)."""
     if not (HTML / "index.html").is_file() or not (HTML / "searchindex.js").is_file():
-        pytest.fail("_build/html is missing: the browser stage checks the built book; run "
-                    "`make book` (or the book stage, `python tools/run_tests.py book browser`) first")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(QuietHandler, directory=str(HTML)))
+        pytest.fail(
+            "_build/html is missing: the browser stage checks the built book; run "
+            "`make book` (or the book stage, `python tools/run_tests.py book browser`) first"
+        )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(HTML)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -136,15 +146,21 @@ def book_url():
 def browser(tmp_path_factory):
     """Debian's Chromium, headless, with a fresh profile; one context for the module."""
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium "
-                    "(tools/install_system_packages.sh)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: `make setup` installs Debian's chromium (tools/install_system_packages.sh)"
+        )
     from playwright.sync_api import sync_playwright
+
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # screenshots of this run only
     ARTIFACTS.mkdir(parents=True)
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
-            headless=True, args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900})
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 900},
+        )
         context.set_default_timeout(PAGE_TIMEOUT_MS)
         yield context
         context.close()
@@ -216,7 +232,7 @@ def raw_tex_snippets(text: str) -> list[str]:
     for marker in RAW_TEX:
         start = 0
         while (at := text.find(marker, start)) >= 0:
-            found.append(" ".join(text[max(0, at - 30):at + 40].split()))
+            found.append(" ".join(text[max(0, at - 30) : at + 40].split()))
             start = at + len(marker)
     found += [" ".join(m.group(0).split()) for m in re.finditer(r"\$[^$\n]{0,60}\\[A-Za-z]+[^$\n]{0,60}\$", text)]
     return found
@@ -239,20 +255,28 @@ def test_book_page_as_a_reader_sees_it(browser, book_url, page):
             problems.append(f"{label}: {len(tab.js_errors)} JavaScript error(s): " + "; ".join(tab.js_errors[:5]))
         if seen["maths"]:
             if seen["mathjax"] is None:
-                problems.append(f"{label}: MathJax did not start or finish within a minute; "
-                                f"{len(seen['unrendered'])} of {seen['maths']} formulas not rendered")
+                problems.append(
+                    f"{label}: MathJax did not start or finish within a minute; "
+                    f"{len(seen['unrendered'])} of {seen['maths']} formulas not rendered"
+                )
             elif not all(src.startswith(f"{book_url}/_static/") for src in seen["mathjaxScript"]):
                 problems.append(f"{label}: MathJax loaded from {seen['mathjaxScript']}, not the book's _static")
             if seen["unrendered"]:
-                problems.append(f"{label}: {len(seen['unrendered'])} of {seen['maths']} formulas not rendered, "
-                                f"e.g. {seen['unrendered'][:3]}")
+                problems.append(
+                    f"{label}: {len(seen['unrendered'])} of {seen['maths']} formulas not rendered, "
+                    f"e.g. {seen['unrendered'][:3]}"
+                )
             if seen["merrors"]:
-                problems.append(f"{label}: {len(seen['merrors'])} formulas show a TeX error, e.g. {seen['merrors'][:3]}")
+                problems.append(
+                    f"{label}: {len(seen['merrors'])} formulas show a TeX error, e.g. {seen['merrors'][:3]}"
+                )
         raw = raw_tex_snippets(seen["text"])
         if raw:
             problems.append(f"{label}: raw TeX left in the text ({len(raw)}), e.g. {raw[:3]}")
         if seen["broken"]:
-            problems.append(f"{label}: {len(seen['broken'])} of {seen['images']} images did not load: {seen['broken'][:5]}")
+            problems.append(
+                f"{label}: {len(seen['broken'])} of {seen['images']} images did not load: {seen['broken'][:5]}"
+            )
         if (ROOT / f"{page}.ipynb").exists():
             slug, branch = repository()
             colab = f"https://colab.research.google.com/github/{slug}/blob/{branch}/{page}.ipynb"
@@ -285,12 +309,16 @@ def test_search_finds_a_word_only_one_chapter_has(browser, book_url):
     try:
         status = tab.locator("#search-results .search-summary")
         status.filter(has_text=re.compile("Search finished|did not match")).wait_for()
-        hits = [href.split("?")[0].split("#")[0] for href in
-                tab.locator("#search-results ul.search li a").evaluate_all("as => as.map(a => a.href)")]
-        hits = sorted({h[len(book_url) + 1:] for h in hits})
+        hits = [
+            href.split("?")[0].split("#")[0]
+            for href in tab.locator("#search-results ul.search li a").evaluate_all("as => as.map(a => a.href)")
+        ]
+        hits = sorted({h[len(book_url) + 1 :] for h in hits})
         assert tab.js_errors == [], f"search page: JavaScript errors {tab.js_errors[:5]}"
-        assert hits == [f"{page}.html"], (f"searching for {term!r}, only in {page_label(page)}, "
-                                          f"the search page said {status.inner_text()!r} and listed {hits}")
+        assert hits == [f"{page}.html"], (
+            f"searching for {term!r}, only in {page_label(page)}, "
+            f"the search page said {status.inner_text()!r} and listed {hits}"
+        )
     finally:
         tab.close()
 
@@ -298,16 +326,21 @@ def test_search_finds_a_word_only_one_chapter_has(browser, book_url):
 # ------------------------------------------------------------- the student's JupyterLab
 def fill_in_solutions(student: Path, solution: Path) -> int:
     """Put the solution code (markers dropped) into the student's solution cells, by grade_id."""
-    solved = {c.metadata["nbgrader"]["grade_id"]: c.source
-              for c in nbformat.read(solution, as_version=4).cells
-              if c.metadata.get("nbgrader", {}).get("solution")}
+    solved = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in nbformat.read(solution, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
     nb = nbformat.read(student, as_version=4)
     filled = 0
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in solved:
-            cell.source = "\n".join(line for line in solved[grade_id].splitlines()
-                                    if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+            cell.source = "\n".join(
+                line
+                for line in solved[grade_id].splitlines()
+                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+            )
             filled += 1
     nbformat.write(nb, student)
     return filled
@@ -320,14 +353,19 @@ def jupyterlab(tmp_path_factory):
     work = home / "work"
     shutil.copytree(ROOT / "exercises" / "hw1_mlp", work / "hw1_mlp")
     shutil.copytree(ROOT / "exercises" / "hw1_mlp", work / "hw1_mlp_solved")
-    filled = fill_in_solutions(work / "hw1_mlp_solved" / "hw1_mlp.ipynb",
-                               ROOT / "solutions" / "hw1_mlp" / "hw1_mlp.ipynb")
+    filled = fill_in_solutions(
+        work / "hw1_mlp_solved" / "hw1_mlp.ipynb", ROOT / "solutions" / "hw1_mlp" / "hw1_mlp.ipynb"
+    )
     assert filled >= 7, f"only {filled} solution cells of hw1 matched solutions/ by grade_id"
     token = secrets.token_hex(16)
-    env = dict(os.environ,
-               JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(home / "lab-settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(home / "lab-workspaces"), PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "lab-settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "lab-workspaces"),
+        PYTHONPATH=str(ROOT),
+    )
     env.pop("MPLBACKEND", None)
     # nbgrader's Validate gives each cell 30 s by default; homework 1's MNIST check takes most of
     # that on 2 idle cores and more on a loaded machine: the test gives it room (its result, not
@@ -339,17 +377,33 @@ def jupyterlab(tmp_path_factory):
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     log = open(home / "jupyterlab.log", "w")
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-         "--port=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={work}", "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(Path(sys.executable).parent / "jupyter"),
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            "--port=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={work}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        cwd=work,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = None
     try:
         deadline = time.monotonic() + 120
         while True:
             if server.poll() is not None:
-                pytest.fail(f"JupyterLab exited at start (code {server.returncode}):\n"
-                            + (home / "jupyterlab.log").read_text()[-3000:])
+                pytest.fail(
+                    f"JupyterLab exited at start (code {server.returncode}):\n"
+                    + (home / "jupyterlab.log").read_text()[-3000:]
+                )
             # Port 0: the system picks a free port, which the server writes into its runtime file.
             for info in (home / "runtime").glob("jpserver-*.json") if base is None else []:
                 try:
@@ -387,7 +441,7 @@ NOTEBOOK_STATE_JS = """
     .map(e => e.textContent).filter(t => /Error|Traceback/.test(t)).map(t => t.trim().split('\\n').slice(-1)[0].slice(0, 200));
   return {prompts, errors};
 }
-"""
+"""  # noqa: E501 - JavaScript for the browser
 
 
 def run_all_and_validate(context, lab: dict, folder: str, shot: str) -> dict:
@@ -396,19 +450,25 @@ def run_all_and_validate(context, lab: dict, folder: str, shot: str) -> dict:
     tab = open_page(context, f"{lab['base']}/lab/workspaces/{folder}/tree/{folder}/hw1_mlp.ipynb?token={lab['token']}")
     try:
         tab.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
-        tab.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
+        tab.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+            timeout=120_000
+        )
         # Menu commands act on the current widget: click into the notebook first, as a person does.
         tab.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
         tab.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        tab.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel",
-                    has_text=re.compile(r"^Run All Cells$")).click()
+        tab.locator(
+            ".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")
+        ).click()
         # Run All queues every cell at once ([*]); it is over when no cell waits and the kernel is idle.
-        prompts = "[...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent)"
+        prompts = (
+            "[...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent)"
+        )
         tab.wait_for_function(f"() => {prompts}.some(t => t.includes('*'))", timeout=60_000)
         tab.wait_for_function(
             f"""() => !{prompts}.some(t => t.includes('*')) && {prompts}.some(t => /\\[\\d+\\]/.test(t))
-                     && document.querySelector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")""",
-            timeout=RUN_ALL_TIMEOUT_MS)
+                     && document.querySelector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")""",  # noqa: E501 - JavaScript
+            timeout=RUN_ALL_TIMEOUT_MS,
+        )
         state = tab.evaluate(NOTEBOOK_STATE_JS)
         tab.locator(".validate-button button, button.validate-button").first.click()
         dialog = tab.locator(".jp-Dialog-content")
@@ -436,10 +496,14 @@ def summary(text: str, limit: int = 600) -> str:
 def test_hw1_stubs_validate_reports_failing_tests(browser, jupyterlab):
     seen = run_all_and_validate(browser, jupyterlab, "hw1_mlp", "hw1-validate-stubs.png")
     assert any("NotImplementedError" in e for e in seen["errors"]), (
-        f"hw1 (stubs): Run All Cells showed no NotImplementedError; errors shown: {seen['errors'][:3]}")
-    assert seen["title"] == "Validation Results", f"hw1 (stubs): the Validate dialog said {seen['title']!r}: {summary(seen['body'])}"
+        f"hw1 (stubs): Run All Cells showed no NotImplementedError; errors shown: {seen['errors'][:3]}"
+    )
+    assert seen["title"] == "Validation Results", (
+        f"hw1 (stubs): the Validate dialog said {seen['title']!r}: {summary(seen['body'])}"
+    )
     assert "The following cell failed:" in seen["body"] and "Success!" not in seen["body"], (
-        f"hw1 (stubs): the Validate dialog said {summary(seen['body'])!r}, not that tests failed")
+        f"hw1 (stubs): the Validate dialog said {summary(seen['body'])!r}, not that tests failed"
+    )
     assert "NotImplementedError" in seen["body"], f"hw1 (stubs): the Validate dialog said {summary(seen['body'])!r}"
     assert seen["js_errors"] == [], f"hw1 (stubs): JupyterLab had JavaScript errors: {seen['js_errors'][:5]}"
 
@@ -448,8 +512,13 @@ def test_hw1_solutions_validate_reports_success(browser, jupyterlab):
     seen = run_all_and_validate(browser, jupyterlab, "hw1_mlp_solved", "hw1-validate-solutions.png")
     assert seen["errors"] == [], f"hw1 (solutions): Run All Cells showed errors: {seen['errors'][:3]}"
     not_run = [i for i, prompt in enumerate(seen["prompts"]) if not re.search(r"\[\d+\]", prompt)]
-    assert not not_run, f"hw1 (solutions): after Run All Cells, code cells {not_run} (of {len(seen['prompts'])}) had not run"
-    assert seen["title"] == "Validation Results", f"hw1 (solutions): the Validate dialog said {seen['title']!r}: {summary(seen['body'])}"
+    assert not not_run, (
+        f"hw1 (solutions): after Run All Cells, code cells {not_run} (of {len(seen['prompts'])}) had not run"
+    )
+    assert seen["title"] == "Validation Results", (
+        f"hw1 (solutions): the Validate dialog said {seen['title']!r}: {summary(seen['body'])}"
+    )
     assert "Success! Your notebook passes all the tests." in seen["body"], (
-        f"hw1 (solutions): the Validate dialog said {summary(seen['body'])!r}")
+        f"hw1 (solutions): the Validate dialog said {summary(seen['body'])!r}"
+    )
     assert seen["js_errors"] == [], f"hw1 (solutions): JupyterLab had JavaScript errors: {seen['js_errors'][:5]}"

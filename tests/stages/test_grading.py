@@ -27,11 +27,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from homework_batches import ROOT, batch, load_bugs, patched
 
-from autograder.batch import source_notebook
+from autograder.model import source_notebook
 from autograder.parts import is_solution_cell, nbgrader_meta
 from autograder.release import assignments
-from homework_batches import ROOT, batch, load_bugs, patched
 
 
 @pytest.fixture(params=assignments())
@@ -50,7 +50,7 @@ def test_every_submission_gets_a_grade_and_the_exit_code_says_so(graded):
     assert all(r["status"] == "graded" for r in graded["results"].values())
     replaced = {s: n for s, r in graded["results"].items() for n in r["notes"] if "graded again" in n}
     if replaced:  # the grade is sound (a new process gave it); the event must not go unseen
-        warnings.warn(f"{graded['assignment']}: grading process replaced for {replaced}")
+        warnings.warn(f"{graded['assignment']}: grading process replaced for {replaced}", stacklevel=2)
 
 
 def test_solution_scores_full_marks(graded):
@@ -58,7 +58,7 @@ def test_solution_scores_full_marks(graded):
     failing = [(p["grade_id"], p["message"]) for p in r["parts"] if p["status"] != "passed" and not p["manual"]]
     assert not failing, failing
     assert r["score"] == r["max_score"] > 0
-    manual = [p for p in r["parts"] if p["manual"]]   # written answers: a person grades them
+    manual = [p for p in r["parts"] if p["manual"]]  # written answers: a person grades them
     assert all(p["status"] == "manual" and p["points"] == 0 for p in manual)
     assert r["manual_max"] == sum(p["max_points"] for p in manual)
 
@@ -86,16 +86,19 @@ def test_each_buggy_submission_loses_exactly_its_parts(graded):
         names = [b["name"] for b in pack]
         breaks = {part: bug for bug in pack for part in bug["breaks"]}
         failed = {p["grade_id"] for p in r["parts"] if p["status"] != "passed" and not p["manual"]}
-        wrong = {part: breaks[part]["name"] if part in breaks else "no mistake"
-                 for part in failed.symmetric_difference(breaks)}
+        wrong = {
+            part: breaks[part]["name"] if part in breaks else "no mistake"
+            for part in failed.symmetric_difference(breaks)
+        }
         assert not wrong, f"submission {names}: parts graded wrong, with the mistake expected there: {wrong}"
         lost = sum(p["max_points"] for p in r["parts"] if p["grade_id"] in breaks)
         assert r["score"] == r["max_score"] - lost, names
         for p in r["parts"]:
             if p["grade_id"] in breaks:
                 bug = breaks[p["grade_id"]]
-                assert bug["message"].lower() in p["message"].lower(), \
+                assert bug["message"].lower() in p["message"].lower(), (
                     f"{bug['name']}: message {p['message']!r} does not mention {bug['message']!r}"
+                )
 
 
 def test_an_infinite_loop_costs_only_its_part(first_graded):
@@ -110,8 +113,9 @@ def test_an_infinite_loop_costs_only_its_part(first_graded):
 def test_a_dead_kernel_costs_the_parts_after_it_and_nobody_else(first_graded):
     graded = first_graded
     source_nb, crash_id = graded["source_nb"], graded["extra"]["crash"]
-    crash_index = next(i for i, c in enumerate(source_nb.cells)
-                       if is_solution_cell(c) and nbgrader_meta(c)["grade_id"] == crash_id)
+    crash_index = next(
+        i for i, c in enumerate(source_nb.cells) if is_solution_cell(c) and nbgrader_meta(c)["grade_id"] == crash_id
+    )
     r = graded["results"]["kills_kernel"]
     for part, result in zip(graded["parts"], r["parts"]):
         expected = "manual" if part.manual else "passed" if part.cell_index < crash_index else "not run"
@@ -158,8 +162,9 @@ def student_check(assignment: str, bug: dict, tmp_path: Path):
 
     Returns the finished process and its ``[FAIL]`` lines.
     """
-    source_nb = patched(nbformat.read(source_notebook(assignment), as_version=4), bug["cell"], bug["find"],
-                        bug["replace"])
+    source_nb = patched(
+        nbformat.read(source_notebook(assignment), as_version=4), bug["cell"], bug["find"], bug["replace"]
+    )
     fixed = {nbgrader_meta(c)["grade_id"]: c.source for c in source_nb.cells if is_solution_cell(c)}
     (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
     student = nbformat.read(release_path, as_version=4)
@@ -169,8 +174,9 @@ def student_check(assignment: str, bug: dict, tmp_path: Path):
     path = tmp_path / assignment / f"{assignment}.ipynb"
     path.parent.mkdir()
     nbformat.write(student, path)
-    done = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], capture_output=True,
-                          text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "check", str(path)], capture_output=True, text=True, cwd=ROOT
+    )
     return done, [line for line in done.stdout.splitlines() if line.startswith("[FAIL]")]
 
 
@@ -188,8 +194,9 @@ def test_student_check_reports_the_graders_visible_messages(tmp_path):
     message = next(p["message"] for p in graded["parts"] if p["grade_id"] == bug["breaks"][0])
     assert message in failing[0], "check and the grader disagree on the message"
     (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
-    stub = subprocess.run([sys.executable, "-m", "autograder", "check", str(release_path)],
-                          capture_output=True, text=True, cwd=ROOT)
+    stub = subprocess.run(
+        [sys.executable, "-m", "autograder", "check", str(release_path)], capture_output=True, text=True, cwd=ROOT
+    )
     assert stub.returncode == 1 and "0 of" in stub.stdout
 
 
@@ -199,5 +206,8 @@ def test_student_check_of_hw1_names_the_part_to_fix_first(tmp_path):
     done, failing = student_check("hw1_mlp", bug, tmp_path)
     assert done.returncode == 1 and len(failing) == 2, done.stdout + done.stderr
     assert failing[0].startswith("[FAIL] softmax_cross_entropy_tests")
-    assert failing[1].startswith("[FAIL] two_layer_loss_tests") and "Part 1 (softmax_cross_entropy)" in failing[1] \
-        and "first" in failing[1], failing[1]
+    assert (
+        failing[1].startswith("[FAIL] two_layer_loss_tests")
+        and "Part 1 (softmax_cross_entropy)" in failing[1]
+        and "first" in failing[1]
+    ), failing[1]

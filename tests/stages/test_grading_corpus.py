@@ -26,6 +26,7 @@ Two smaller batches follow: homework 4's released stub with the attacks that mus
 on any homework (plants on the file system, shared memory, a link to ``solutions/``,
 invalid ids), and an honest student graded beside a CPU hog of 200 processes.
 """
+
 import csv
 import json
 import os
@@ -36,55 +37,74 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.batch import grade_folder, source_notebook
+from autograder.batch import grade_folder
+from autograder.model import source_notebook
 from autograder.parts import is_solution_cell, is_test_cell, nbgrader_meta, read_parts
-from autograder.sandbox import SandboxUnavailable, Zygote
+from autograder.trusted.sandbox import SandboxUnavailable, Zygote
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "hw2_convolution"
-CELL_TIMEOUT = 10.0   # 50 times the longest cell of hw2's solution; the looping attack costs a worker this long
-MEMORY = 1 << 30      # per kernel in the corpus batches (4 GiB by default): the hogs stop at 1 GiB
+CELL_TIMEOUT = 10.0  # 50 times the longest cell of hw2's solution; the looping attack costs a worker this long
+MEMORY = 1 << 30  # per kernel in the corpus batches (4 GiB by default): the hogs stop at 1 GiB
 
 WRONG_CORR1D = "def corr1d(x, w):\n    return np.zeros(len(x) - len(w) + 1)\n"
-TARGET = "make_sobel_conv"   # where the attacks go, and what a breach would score (no rule on its code)
+TARGET = "make_sobel_conv"  # where the attacks go, and what a breach would score (no rule on its code)
 # a wrong layer (zero weights) that only tests whose helpers had been neutered would pass
-WRONG_TARGET = ("def make_sobel_conv():\n    _conv = nn.Conv2d(1, 2, 3, bias=False)\n"
-                "    torch.nn.init.zeros_(_conv.weight)\n    return _conv\n")
-ALWAYS_EQUAL = ("class _Anything:\n    def __eq__(self, other):\n        return True\n\n"
-                "    def __ne__(self, other):\n        return False\n\n"
-                "def corr1d(x, w):\n    return _Anything()\n")
+WRONG_TARGET = (
+    "def make_sobel_conv():\n    _conv = nn.Conv2d(1, 2, 3, bias=False)\n"
+    "    torch.nn.init.zeros_(_conv.weight)\n    return _conv\n"
+)
+ALWAYS_EQUAL = (
+    "class _Anything:\n    def __eq__(self, other):\n        return True\n\n"
+    "    def __ne__(self, other):\n        return False\n\n"
+    "def corr1d(x, w):\n    return _Anything()\n"
+)
 
 # case -> (failing parts, words the report must contain for this student); its expected score is the
 # homework's points less those of the failing parts (see expected_score): 0 for "all", as for every attack
 EXPECTED = {
-    "perfect":                (set(), []),
-    "stripped_metadata":      (set(), ["lost its nbgrader metadata"]),
-    "colab_round_trip":       (set(), ["matched by its content"]),
-    "solution_as_markdown":   (set(), ["markdown"]),
-    "deleted_test_cells":     (set(), []),
-    "edited_test_cell":       ({"corr1d_tests"}, []),
-    "added_cells":            (set(), []),
-    "reordered_cells":        (set(), []),
-    "deleted_solution_cell":  ({"conv2d_tests"}, ["not found"]),
-    "cheat_always_equal":     ({"corr1d_tests"}, ["MANUAL REVIEW", "__eq__"]),
-    "cheat_rebinds_helper":   ({"corr1d_tests"}, ["MANUAL REVIEW", "check_close"]),
-    "cheat_patches_numpy":    ({"corr1d_tests"}, ["MANUAL REVIEW", "np.allclose"]),
-    "infinite_loop":          ({"toeplitz_1d_tests"}, ["time limit"]),
-    "kernel_crash":           ("from toeplitz_1d_tests", ["kernel died"]),   # every part from there on
-    "kernel_exit":            ("from toeplitz_1d_tests", ["kernel died"]),
-    "sys_exit":               ({"make_sobel_conv_tests"}, []),
-    "memory_bomb":            ({"toeplitz_1d_tests"}, []),
-    "deletes_files":          (set(), []),
-    "changes_directory":      (set(), []),
-    "duplicate":              (set(), ["duplicate submission"]),
-    "not_a_notebook":         ("all", ["not a readable notebook"]),
-    "corrupt_json":           ("all", ["not a readable notebook"]),
+    "perfect": (set(), []),
+    "stripped_metadata": (set(), ["lost its nbgrader metadata"]),
+    "colab_round_trip": (set(), ["matched by its content"]),
+    "solution_as_markdown": (set(), ["markdown"]),
+    "deleted_test_cells": (set(), []),
+    "edited_test_cell": ({"corr1d_tests"}, []),
+    "added_cells": (set(), []),
+    "reordered_cells": (set(), []),
+    "deleted_solution_cell": ({"conv2d_tests"}, ["not found"]),
+    "cheat_always_equal": ({"corr1d_tests"}, ["MANUAL REVIEW", "__eq__"]),
+    "cheat_rebinds_helper": ({"corr1d_tests"}, ["MANUAL REVIEW", "check_close"]),
+    "cheat_patches_numpy": ({"corr1d_tests"}, ["MANUAL REVIEW", "np.allclose"]),
+    "infinite_loop": ({"toeplitz_1d_tests"}, ["time limit"]),
+    "kernel_crash": ("from toeplitz_1d_tests", ["kernel died"]),  # every part from there on
+    "kernel_exit": ("from toeplitz_1d_tests", ["kernel died"]),
+    "sys_exit": ({"make_sobel_conv_tests"}, []),
+    "memory_bomb": ({"toeplitz_1d_tests"}, []),
+    "deletes_files": (set(), []),
+    "changes_directory": (set(), []),
+    "duplicate": (set(), ["duplicate submission"]),
+    "not_a_notebook": ("all", ["not a readable notebook"]),
+    "corrupt_json": ("all", ["not a readable notebook"]),
     # attacks on the grader, appended to the untouched stubs (see ATTACKS): 0 points each
-    **{f"attack_{name}": ("all", []) for name in (
-        "forges_replies", "replaces_the_shell", "reads_solutions", "mutates_helper_in_place",
-        "patches_captured_internals", "reads_hidden_tests_from_memory", "connects_to_loopback",
-        "writes_dev_shm_and_tmp", "fills_scratch", "fork_bomb", "reads_other_submissions",
-        "fs_plants_code_for_a_classmate", "hogs_memory_in_children", "hogs_shared_memory")},
+    **{
+        f"attack_{name}": ("all", [])
+        for name in (
+            "forges_replies",
+            "replaces_the_shell",
+            "reads_solutions",
+            "mutates_helper_in_place",
+            "patches_captured_internals",
+            "reads_hidden_tests_from_memory",
+            "connects_to_loopback",
+            "writes_dev_shm_and_tmp",
+            "fills_scratch",
+            "fork_bomb",
+            "reads_other_submissions",
+            "fs_plants_code_for_a_classmate",
+            "hogs_memory_in_children",
+            "hogs_shared_memory",
+        )
+    },
     # graded after the plant (names in order), with a few seconds to find it: 0 unless it loaded the plant
     "attack_fs_then_loads_planted_code": ("all", []),
     # the control: breach() called unconditionally scores exactly the target part (the attacks' 0 is real)
@@ -98,18 +118,28 @@ EXPECTED = {
     "oversized": ("all", ["oversized.ipynb is larger than 20971520 bytes"]),
 }
 # entries whose name is no student id (each holds a perfect notebook): not graded, escaped in the report
-REJECTED = {'=HYPERLINK("evil.example","x")': '=HYPERLINK("evil.example","x")',
-            "forged\n  perfect [graded] 12": "forged\\n  perfect [graded] 12",
-            "\x1b[8mhidden\x1b[0m": "\\x1b[8mhidden\\x1b[0m",
-            "smith, john": "smith, john",
-            "+cmd|calc": "+cmd|calc"}
-UNGRADABLE = {"not_a_notebook", "corrupt_json", "link_to_outside", "link_to_solutions", "link_inside_folder",
-              "link_as_path_component", "fifo", "oversized"}
+REJECTED = {
+    '=HYPERLINK("evil.example","x")': '=HYPERLINK("evil.example","x")',
+    "forged\n  perfect [graded] 12": "forged\\n  perfect [graded] 12",
+    "\x1b[8mhidden\x1b[0m": "\\x1b[8mhidden\\x1b[0m",
+    "smith, john": "smith, john",
+    "+cmd|calc": "+cmd|calc",
+}
+UNGRADABLE = {
+    "not_a_notebook",
+    "corrupt_json",
+    "link_to_outside",
+    "link_to_solutions",
+    "link_inside_folder",
+    "link_as_path_component",
+    "fifo",
+    "oversized",
+}
 
 
 def _sandbox_works() -> bool:
     try:
-        Zygote(True).close()
+        Zygote(sandboxed=True).close()
         return True
     except SandboxUnavailable:
         return False
@@ -118,9 +148,10 @@ def _sandbox_works() -> bool:
 SANDBOXED = _sandbox_works()
 CASES = EXPECTED
 # grade_id -> points of the automatically graded parts, in notebook order (written answers await a person)
-AUTO_POINTS = {p.grade_id: p.points for p in read_parts(nbformat.read(source_notebook(ASSIGNMENT), as_version=4))
-               if not p.manual}
-FULL = sum(AUTO_POINTS.values())   # 12 points: corr1d 1, conv1d 1, corr2d 2, conv2d 2, toeplitz_1d 2, ...
+AUTO_POINTS = {
+    p.grade_id: p.points for p in read_parts(nbformat.read(source_notebook(ASSIGNMENT), as_version=4)) if not p.manual
+}
+FULL = sum(AUTO_POINTS.values())  # 12 points: corr1d 1, conv1d 1, corr2d 2, conv2d 2, toeplitz_1d 2, ...
 
 
 def failing_parts(failing) -> set[str]:
@@ -133,11 +164,13 @@ def failing_parts(failing) -> set[str]:
     if failing.startswith("all but "):
         return set(AUTO_POINTS) - {failing.split()[-1]}
     ids = list(AUTO_POINTS)
-    return set(ids[ids.index(failing.split()[1]):])
+    return set(ids[ids.index(failing.split()[1]) :])
 
 
 def expected_score(failing: set[str]) -> float:
     return FULL - sum(AUTO_POINTS[g] for g in failing)
+
+
 MARKER = f"autograder-attack-{os.getpid()}"
 
 # Each attack runs after the stub's own definitions; ``breach()`` marks success by defining a
@@ -174,7 +207,7 @@ for _path in glob.glob(os.path.join(_root, "solutions", "*", "*.ipynb")) + [os.p
                 exec("".join(_c["source"]), globals())
     except Exception:
         pass
-""",
+""",  # noqa: E501 - an attack, as a student would write it
     "mutates_helper_in_place": """
 import coursekit.checks as _c
 _c.check_close.__code__ = (lambda *a, **k: 0.0).__code__
@@ -316,14 +349,19 @@ def solution_code(assignment: str, grade_id: str) -> str:
     return next(c.source for c in source.cells if is_solution_cell(c) and nbgrader_meta(c)["grade_id"] == grade_id)
 
 
-def attack_source(name: str, port: int, submissions: Path, attacks: dict = ATTACKS,
-                  solution: str | None = None) -> str:
+def attack_source(name: str, port: int, submissions: Path, attacks: dict = ATTACKS, solution: str | None = None) -> str:
     """The attack ``name``, after a ``breach()`` that defines a correct target part (``solution``,
     by default hw2's make_sobel_conv)."""
     solution = solution or solution_code(ASSIGNMENT, TARGET)
-    body = (attacks[name].replace("WRONG_TARGET", WRONG_TARGET).replace("PLANTS", repr(PLANTS))
-            .replace("SOLUTION", repr(solution))
-            .replace("MARKER", MARKER).replace("PORT", str(port)).replace("SUBMISSIONS", repr(str(submissions))))
+    body = (
+        attacks[name]
+        .replace("WRONG_TARGET", WRONG_TARGET)
+        .replace("PLANTS", repr(PLANTS))
+        .replace("SOLUTION", repr(solution))
+        .replace("MARKER", MARKER)
+        .replace("PORT", str(port))
+        .replace("SUBMISSIONS", repr(str(submissions)))
+    )
     return f"\ndef breach():\n    exec({solution!r}, globals())\n" + body
 
 
@@ -333,7 +371,7 @@ def report_block(report: str, student: str) -> str:
     for i, line in enumerate(lines):
         if line.startswith(f"  {student} ["):
             block = [line]
-            for nxt in lines[i + 1:]:
+            for nxt in lines[i + 1 :]:
                 if not nxt.startswith("    "):
                     break
                 block.append(nxt)
@@ -380,8 +418,10 @@ def build_class(folder: Path, protected: list[Path], port: int = 0) -> None:
     save("stripped_metadata", nb)
 
     nb = perfect_student()  # Colab: metadata and cell ids gone, outputs cleared
-    nb.cells = [nbformat.v4.new_code_cell(c.source) if c.cell_type == "code" else nbformat.v4.new_markdown_cell(c.source)
-                for c in nb.cells]
+    nb.cells = [
+        nbformat.v4.new_code_cell(c.source) if c.cell_type == "code" else nbformat.v4.new_markdown_cell(c.source)
+        for c in nb.cells
+    ]
     for c in nb.cells:
         c.pop("id", None)
     nb.nbformat_minor = 4
@@ -423,24 +463,40 @@ def build_class(folder: Path, protected: list[Path], port: int = 0) -> None:
     save("cheat_rebinds_helper", nb)
 
     nb = perfect_student()
-    cell_of(nb, "corr1d").source = (WRONG_CORR1D + "np.allclose = lambda *a, **k: True\n"
-                                    "np.testing.assert_allclose = lambda *a, **k: None\n"
-                                    "import coursekit.checks\ncoursekit.checks.check_close = lambda *a, **k: 0.0\n")
+    cell_of(nb, "corr1d").source = (
+        WRONG_CORR1D + "np.allclose = lambda *a, **k: True\n"
+        "np.testing.assert_allclose = lambda *a, **k: None\n"
+        "import coursekit.checks\ncoursekit.checks.check_close = lambda *a, **k: 0.0\n"
+    )
     save("cheat_patches_numpy", nb)
 
     save("infinite_loop", prepend(perfect_student(), "toeplitz_1d", "while True:\n    pass\n"))
-    save("kernel_crash", prepend(perfect_student(), "toeplitz_1d",
-                                 "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"))
+    save(
+        "kernel_crash",
+        prepend(perfect_student(), "toeplitz_1d", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"),
+    )
     save("kernel_exit", prepend(perfect_student(), "toeplitz_1d", "import os\nos._exit(3)\n"))
     save("sys_exit", prepend(perfect_student(), "make_sobel_conv", "import sys\nsys.exit(0)\n"))
-    save("memory_bomb", prepend(perfect_student(), "toeplitz_1d",
-                                "def _bomb():\n    hog = []\n    while True:\n        hog.append(bytes(10**8))\n_bomb()\n"))
+    save(
+        "memory_bomb",
+        prepend(
+            perfect_student(),
+            "toeplitz_1d",
+            "def _bomb():\n    hog = []\n    while True:\n        hog.append(bytes(10**8))\n_bomb()\n",
+        ),
+    )
     targets = ", ".join(repr(str(p)) for p in protected)
     assert SANDBOXED, "the grading tests need the bubblewrap sandbox (make setup installs bubblewrap)"
-    save("deletes_files", prepend(perfect_student(), "corr1d",
-                                  f"import os, shutil\nfor _p in [{targets}]:\n"
-                                  "    shutil.rmtree(_p, ignore_errors=True)\n"
-                                  "    try:\n        os.remove(_p)\n    except OSError:\n        pass\n"))
+    save(
+        "deletes_files",
+        prepend(
+            perfect_student(),
+            "corr1d",
+            f"import os, shutil\nfor _p in [{targets}]:\n"
+            "    shutil.rmtree(_p, ignore_errors=True)\n"
+            "    try:\n        os.remove(_p)\n    except OSError:\n        pass\n",
+        ),
+    )
     for name in ATTACKS:
         nb = released_stub()
         cell = cell_of(nb, TARGET)
@@ -522,15 +578,31 @@ def graded_class(tmp_path_factory):
     processes_before = len(psutil.pids())
     start = time.perf_counter()
     try:
-        code = grade_folder(ASSIGNMENT, subs, out, workers=2, cell_timeout=CELL_TIMEOUT, progress=False,
-                            db_url=f"sqlite:///{base / 'gradebook.db'}", memory=MEMORY)
+        code = grade_folder(
+            ASSIGNMENT,
+            subs,
+            out,
+            workers=2,
+            cell_timeout=CELL_TIMEOUT,
+            progress=False,
+            db_url=f"sqlite:///{base / 'gradebook.db'}",
+            memory=MEMORY,
+        )
     finally:
         listener.close()
     seconds = time.perf_counter() - start
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
-    return dict(code=code, results=results, out=out, subs=subs, base=base, seconds=seconds,
-                instructor_file=instructor_file, connections=listener.connections,
-                processes=(processes_before, len(psutil.pids())))
+    return dict(
+        code=code,
+        results=results,
+        out=out,
+        subs=subs,
+        base=base,
+        seconds=seconds,
+        instructor_file=instructor_file,
+        connections=listener.connections,
+        processes=(processes_before, len(psutil.pids())),
+    )
 
 
 def test_the_corpus_is_the_one_written_down(graded_class):
@@ -545,7 +617,10 @@ def test_each_case_gets_its_expected_score(graded_class, case):
     r = graded_class["results"][case]
     failing = failing_parts(failing)
     assert r["score"] == expected_score(failing), (
-        case, [(p["grade_id"], p["status"], p["message"][:120]) for p in r["parts"]], r["notes"])
+        case,
+        [(p["grade_id"], p["status"], p["message"][:120]) for p in r["parts"]],
+        r["notes"],
+    )
     failed = {p["grade_id"] for p in r["parts"] if p["status"] != "passed" and not p.get("manual")}
     assert failed == failing
     student_block = report_block((graded_class["out"] / "report.txt").read_text(), case)
@@ -599,15 +674,21 @@ def test_reconciled_notebooks_restore_the_release(graded_class):
     perfect = perfect_student()
     want_ids = [nbgrader_meta(c).get("grade_id") for c in release.cells]
     want_code = {nbgrader_meta(c)["grade_id"]: c.source for c in perfect.cells if is_solution_cell(c)}
-    for case in ("stripped_metadata", "colab_round_trip", "solution_as_markdown", "deleted_test_cells",
-                 "reordered_cells", "added_cells"):
+    for case in (
+        "stripped_metadata",
+        "colab_round_trip",
+        "solution_as_markdown",
+        "deleted_test_cells",
+        "reordered_cells",
+        "added_cells",
+    ):
         nb = nbformat.read(graded_class["out"] / "reconciled" / f"{case}.ipynb", as_version=4)
-        assert [nbgrader_meta(c).get("grade_id") for c in nb.cells[:len(release.cells)]] == want_ids, case
+        assert [nbgrader_meta(c).get("grade_id") for c in nb.cells[: len(release.cells)]] == want_ids, case
         got_code = {nbgrader_meta(c)["grade_id"]: c.source for c in nb.cells if is_solution_cell(c)}
         assert got_code == want_code, case
         assert [c.source for c in nb.cells if is_test_cell(c)] == [c.source for c in release.cells if is_test_cell(c)]
     added = nbformat.read(graded_class["out"] / "reconciled" / "added_cells.ipynb", as_version=4)
-    tail = [c.source for c in added.cells[len(release.cells):]]
+    tail = [c.source for c in added.cells[len(release.cells) :]]
     assert tail[0].startswith("## Cells you added") and "raise SystemExit('my scratch cell')" in tail
 
 
@@ -627,7 +708,7 @@ def test_entries_that_are_no_student_id_are_named_escaped_and_never_graded(grade
     """A formula, a newline that would forge another student's line, an ANSI escape that would hide
     its own, a comma that would split a CSV row: none is graded, each is named (escaped) in the report."""
     report = (graded_class["out"] / "report.txt").read_text()
-    for name, shown in REJECTED.items():
+    for shown in REJECTED.values():
         assert f'  - entry "{shown}.ipynb": not a valid student id' in report, shown
     assert not any(name in json.dumps(r) for name in REJECTED for r in graded_class["results"].values())
     assert not list((graded_class["out"] / "feedback").glob("*[,\n\x1b=+]*"))
@@ -635,9 +716,17 @@ def test_entries_that_are_no_student_id_are_named_escaped_and_never_graded(grade
 
 def allowed_report_line(line: str) -> bool:
     """Every line of report.txt starts with the grader's own words (or a graded student's id)."""
-    return (line.startswith(("Isolation: sandboxed kernels (bubblewrap", "Assignment ", "Awaiting manual grading",
-                             "Not graded", "Needs attention:", '  - entry "', "    - "))
-            or any(line.startswith(f"  {case} [") for case in CASES))
+    return line.startswith(
+        (
+            "Isolation: sandboxed kernels (bubblewrap",
+            "Assignment ",
+            "Awaiting manual grading",
+            "Not graded",
+            "Needs attention:",
+            '  - entry "',
+            "    - ",
+        )
+    ) or any(line.startswith(f"  {case} [") for case in CASES)
 
 
 @pytest.mark.parametrize("batch", ["graded_class", "hw4_class"])
@@ -648,8 +737,9 @@ def test_no_output_can_be_forged(batch, request):
     out, cases = graded["out"], set(graded["results"])
     report = (out / "report.txt").read_text()
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]", report)
-    assert all(allowed_report_line(line) or line.startswith(tuple(f"  {c} [" for c in cases))
-               for line in report.splitlines()), report
+    assert all(
+        allowed_report_line(line) or line.startswith(tuple(f"  {c} [" for c in cases)) for line in report.splitlines()
+    ), report
     headers = [line.split(" [")[0].strip() for line in report.splitlines() if re.match(r"  [A-Za-z0-9][^ ]* \[", line)]
     assert len(headers) == len(set(headers)) and set(headers) <= cases
     for name in ("grades.csv", "nbgrader_export.csv"):
@@ -668,32 +758,34 @@ def test_links_fifos_and_oversized_files_gave_nothing_away(graded_class):
         assert not (out / "autograded" / case).exists(), case
     assert (out / "autograded" / "perfect" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").exists()
     assert graded_class["results"]["attack_hogs_memory_in_children"]["notes"][-1].startswith(
-        "the kernel went past its memory limit (1 GiB")
+        "the kernel went past its memory limit (1 GiB"
+    )
 
 
 # ---------------------------------------------------------------- homework 4: the same attacks hold
 
 HW4 = "hw4_pooling"
 HW4_FULL = sum(p.points for p in read_parts(nbformat.read(source_notebook(HW4), as_version=4)) if not p.manual)
-HW4_FIRST = read_parts(nbformat.read(source_notebook(HW4), as_version=4))[0]   # pool_output_size_tests, 1 point
-HW4_CASES = {   # case -> (expected score, words of the report); hw4 was worth 15 points
+HW4_FIRST = read_parts(nbformat.read(source_notebook(HW4), as_version=4))[0]  # pool_output_size_tests, 1 point
+HW4_CASES = {  # case -> (expected score, words of the report); hw4 was worth 15 points
     "perfect": (HW4_FULL, []),
-    "attack_control_breaches": (HW4_FIRST.points, []),   # breach() works: the attacks' 0 is real
+    "attack_control_breaches": (HW4_FIRST.points, []),  # breach() works: the attacks' 0 is real
     "attack_fs_plants_code_for_a_classmate": (0, []),
     "attack_fs_then_loads_planted_code": (0, []),
     "attack_hogs_memfd": (0, ["memory limit"]),
     "link_to_solutions": (0, ["link_to_solutions.ipynb is a symbolic link: not followed"]),
 }
 HW4_REJECTED = {"evil\r\n  perfect [graded] 15": "evil\\r\\n  perfect [graded] 15"}
-HW4_ATTACKS = {**{k: ATTACKS[k] for k in ("fs_plants_code_for_a_classmate", "fs_then_loads_planted_code",
-                                           "control_breaches")},
-               "hogs_memfd": """
+HW4_ATTACKS = {
+    **{k: ATTACKS[k] for k in ("fs_plants_code_for_a_classmate", "fs_then_loads_planted_code", "control_breaches")},
+    "hogs_memfd": """
 import os
 _fd = os.memfd_create("hog")
 for _ in range(160):
     os.write(_fd, b"x" * (8 << 20))
 breach()
-"""}
+""",
+}
 
 
 @pytest.fixture(scope="module")
@@ -706,7 +798,7 @@ def hw4_class(tmp_path_factory):
     code = {nbgrader_meta(c)["grade_id"]: c.source for c in source.cells if is_solution_cell(c)}
     (release,) = sorted((ROOT / "exercises" / HW4).glob("*.ipynb"))
     first = next(nbgrader_meta(c)["grade_id"] for c in source.cells if is_solution_cell(c))
-    perfect = source   # the instructor's notebook itself (as in the grading stage): full marks
+    perfect = source  # the instructor's notebook itself (as in the grading stage): full marks
     nbformat.write(perfect, subs / "perfect.ipynb")
     for name in HW4_ATTACKS:
         nb = nbformat.read(release, as_version=4)
@@ -716,8 +808,16 @@ def hw4_class(tmp_path_factory):
     (subs / "link_to_solutions.ipynb").symlink_to(ROOT / "solutions" / HW4 / f"{HW4}.ipynb")
     for name in HW4_REJECTED:
         nbformat.write(perfect, subs / f"{name}.ipynb")
-    exit_code = grade_folder(HW4, subs, out, workers=2, cell_timeout=CELL_TIMEOUT, progress=False,
-                             db_url=f"sqlite:///{base / 'gradebook.db'}", memory=MEMORY)
+    exit_code = grade_folder(
+        HW4,
+        subs,
+        out,
+        workers=2,
+        cell_timeout=CELL_TIMEOUT,
+        progress=False,
+        db_url=f"sqlite:///{base / 'gradebook.db'}",
+        memory=MEMORY,
+    )
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     return dict(code=exit_code, results=results, out=out)
 
@@ -746,8 +846,8 @@ CPU_HOG = """
 import subprocess, time
 subprocess.Popen(["/bin/sh", "-c", "for i in $(seq 200); do setsid bash -c 'while [ $SECONDS -lt 10 ]; do :; done' & done"])
 time.sleep(2)
-"""
-NEIGHBOUR_TIMEOUT = 5.0   # 25 times the longest cell of hw2's solution; the hog runs twice as long
+"""  # noqa: E501 - a student cell
+NEIGHBOUR_TIMEOUT = 5.0  # 25 times the longest cell of hw2's solution; the hog runs twice as long
 
 
 def test_an_honest_student_graded_beside_a_cpu_hog_gets_full_marks(tmp_path):
@@ -758,8 +858,7 @@ def test_an_honest_student_graded_beside_a_cpu_hog_gets_full_marks(tmp_path):
     subs.mkdir()
     nbformat.write(perfect_student(), subs / "honest.ipynb")
     nbformat.write(prepend(released_stub(), "corr1d", CPU_HOG), subs / "hog.ipynb")
-    code = grade_folder(ASSIGNMENT, subs, tmp_path / "out", workers=2, cell_timeout=NEIGHBOUR_TIMEOUT,
-                        progress=False)
+    code = grade_folder(ASSIGNMENT, subs, tmp_path / "out", workers=2, cell_timeout=NEIGHBOUR_TIMEOUT, progress=False)
     honest = json.loads((tmp_path / "out" / "results" / "honest.json").read_text())
     hog = json.loads((tmp_path / "out" / "results" / "hog.json").read_text())
     assert honest["score"] == FULL, [(p["grade_id"], p["status"], p["message"][:80]) for p in honest["parts"]]

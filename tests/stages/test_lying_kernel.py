@@ -6,11 +6,12 @@ or believed a kernel's report of what the student's code did, would pass under o
 every auto-graded part must score 0 under every liar. (Written answers await a person and
 are not auto-graded.)
 """
-import pytest
 
-from autograder.release import assignments
+import pytest
 from homework_batches import LIAR_CHECK, batch
 from liars import MODES, TAILORED
+
+from autograder.release import assignments
 
 
 @pytest.fixture(params=assignments())
@@ -23,7 +24,7 @@ def gained(result: dict) -> list[str]:
     if result["status"] != "graded":
         return [f"status {result['status']}: {result['notes']}"]
     timed_out = [p["grade_id"] for p in result["parts"] if "time limit" in p["message"]]
-    if timed_out:   # a part that ran out of time scores 0 whatever the grader believes
+    if timed_out:  # a part that ran out of time scores 0 whatever the grader believes
         return [f"{part} ran out of time" for part in timed_out]
     passed = [p["grade_id"] for p in result["parts"] if p["status"] == "passed"]
     return passed or ([f"score {result['score']}"] if result["score"] else [])

@@ -1,6 +1,7 @@
 """Stage d: the student versions in exercises/ are exactly what nbgrader generates
 from solutions/, they hide solutions and hidden tests, and every notebook's Colab
 setup cell matches the repository URL of _config.yml."""
+
 import shutil
 import subprocess
 import sys
@@ -90,8 +91,9 @@ def test_nbgrader_extension_is_installed_and_enabled():
 
 
 def test_setup_cells_follow_the_repository_url():
-    done = subprocess.run([sys.executable, str(ROOT / "tools" / "sync_setup_cells.py"), "--check"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "sync_setup_cells.py"), "--check"], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + "(run tools/sync_setup_cells.py)"
 
 
@@ -110,7 +112,9 @@ def test_the_student_edition_gives_nothing_away(tmp_path):
     secrets = student_edition.secret_lines()
     assert len(secrets) > 300, "the secret lines were not found: the check would prove nothing"
     found = student_edition.leaks(edition)
-    assert not found, f"{len(found)} line(s) of solutions or hidden tests in the student edition:\n" + "\n".join(found[:20])
+    assert not found, f"{len(found)} line(s) of solutions or hidden tests in the student edition:\n" + "\n".join(
+        found[:20]
+    )
     text = (edition / "README.md").read_text()
     assert "## Students" in text and "## Instructors" not in text and "make test" not in text
 

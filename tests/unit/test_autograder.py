@@ -1,4 +1,5 @@
 """The grader's pieces on a two-part toy assignment (fast: one kernel per case)."""
+
 import csv
 import json
 import os
@@ -8,12 +9,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from toy_assignment import TEST_ADD, grade, make_toy, submission
 
 from autograder.batch import grade_folder
-from autograder.execute import explain
 from autograder.parts import read_parts
-
-from toy_assignment import TEST_ADD, grade, make_toy, submission  # noqa: E402
+from autograder.trusted.runner import explain
 
 
 @pytest.fixture
@@ -27,11 +27,12 @@ def test_parts_are_read_in_order_with_points(toy):
 
 
 def test_tests_come_from_the_source_and_added_cells_are_not_run(toy):
-    from autograder.assemble import plan
+    from autograder.trusted.assemble import plan
 
     def tamper(nb):
         nb.cells[3].source = "pass  # student deleted the test"
         nb.cells.insert(3, nbformat.v4.new_code_cell("raise SystemExit('student cell')"))
+
     work = plan(nbformat.read(toy, as_version=4), submission(toy, edit=tamper))
     kinds = [(c.kind, c.index) for c in work.cells]
     assert kinds == [("setup", 1), ("solution", 2), ("test", 3), ("solution", 4), ("test", 5)]
@@ -43,13 +44,18 @@ def test_tests_come_from_the_source_and_added_cells_are_not_run(toy):
 def test_batch_grades_each_case_as_promised(toy, tmp_path):
     def drop_mul(nb):
         del nb.cells[4]
-    code, results, out = grade(toy, tmp_path, {
-        "full": submission(toy),
-        "half": submission(toy, mul_body="    return abs(a * b)"),
-        "missing_cell": submission(toy, edit=drop_mul),
-        "corrupt.ipynb": "{ this is not json",
-        "essay.pdf": b"%PDF-1.4 not a notebook",
-    })
+
+    code, results, out = grade(
+        toy,
+        tmp_path,
+        {
+            "full": submission(toy),
+            "half": submission(toy, mul_body="    return abs(a * b)"),
+            "missing_cell": submission(toy, edit=drop_mul),
+            "corrupt.ipynb": "{ this is not json",
+            "essay.pdf": b"%PDF-1.4 not a notebook",
+        },
+    )
     assert code == 1, "unreadable uploads must show in the exit code"
     assert results["full"]["score"] == 5
     assert results["half"]["score"] == 2
@@ -88,14 +94,15 @@ def strip_metadata(nb):
 
 def test_stripped_metadata_is_matched_by_cell_id(toy):
     sub = submission(toy, edit=strip_metadata)
-    code, notes = __import__("autograder.assemble", fromlist=["x"]).match_solution_cells(
-        nbformat.read(toy, as_version=4), sub)
+    code, notes = __import__("autograder.trusted.assemble", fromlist=["x"]).match_solution_cells(
+        nbformat.read(toy, as_version=4), sub
+    )
     assert code["add"].endswith("return a + b") and code["mul"].endswith("return a * b")
     assert sum("cell id" in n for n in notes) == 2
 
 
 def test_retyped_cells_are_matched_by_content_and_markdown_is_turned_back(toy):
-    from autograder.assemble import match_solution_cells
+    from autograder.trusted.assemble import match_solution_cells
 
     def damage(nb):
         strip_metadata(nb)
@@ -103,6 +110,7 @@ def test_retyped_cells_are_matched_by_content_and_markdown_is_turned_back(toy):
             c.pop("id", None)
         mul = nb.cells.pop(4)  # moved to the top, retyped as markdown
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(mul.source))
+
     source = nbformat.read(toy, as_version=4)
     code, notes = match_solution_cells(source, submission(toy, edit=damage))
     assert code["mul"] == "def mul(a, b):\n    return a * b"
@@ -115,6 +123,7 @@ def test_a_damaged_submission_still_earns_its_points(toy, tmp_path):
         strip_metadata(nb)
         nb.cells.reverse()
         nb.cells.append(nbformat.v4.new_code_cell("def add(a, b):\n    return 0  # added, never run"))
+
     _, results, out = grade(toy, tmp_path, {"damaged": submission(toy, edit=damage)})
     assert results["damaged"]["score"] == 5
     assert "lost its nbgrader metadata" in (out / "report.txt").read_text()
@@ -138,6 +147,7 @@ def test_a_rerun_keeps_recorded_grades_and_regrades_changed_files(toy, tmp_path)
 
 def test_a_duplicate_submission_is_graded_once_and_reported(toy, tmp_path):
     import os
+
     folder = tmp_path / "subs"
     (folder / "cat").mkdir(parents=True)
     nbformat.write(submission(toy, mul_body="    return 0"), folder / "cat.ipynb")
@@ -157,17 +167,24 @@ ALWAYS_EQUAL = """
     return Anything(0)"""
 
 
-@pytest.mark.parametrize("name, mul_body, extra_cell", [
-    ("always_equal", ALWAYS_EQUAL, ""),
-    ("rebinds_helper_name", "    return 0", "check_scalar = lambda *args, **kwargs: 0.0\n"),
-    ("patches_helper_module", "    return 0",
-     "import coursekit.checks\ncoursekit.checks.check_scalar = lambda *args, **kwargs: 0.0\n"
-     "globals()['check_scalar'] = coursekit.checks.check_scalar\n"),
-    ("patches_numpy", "    return 0", "import numpy as np\nnp.allclose = lambda *a, **k: True\n"),
-])
+@pytest.mark.parametrize(
+    "name, mul_body, extra_cell",
+    [
+        ("always_equal", ALWAYS_EQUAL, ""),
+        ("rebinds_helper_name", "    return 0", "check_scalar = lambda *args, **kwargs: 0.0\n"),
+        (
+            "patches_helper_module",
+            "    return 0",
+            "import coursekit.checks\ncoursekit.checks.check_scalar = lambda *args, **kwargs: 0.0\n"
+            "globals()['check_scalar'] = coursekit.checks.check_scalar\n",
+        ),
+        ("patches_numpy", "    return 0", "import numpy as np\nnp.allclose = lambda *a, **k: True\n"),
+    ],
+)
 def test_known_cheats_score_zero_and_are_flagged(toy, tmp_path, name, mul_body, extra_cell):
     def add_cheat(nb):
         nb.cells[4].source = extra_cell + nb.cells[4].source
+
     _, results, out = grade(toy, tmp_path, {name: submission(toy, mul_body=mul_body, edit=add_cheat)})
     r = results[name]
     assert r["parts"][0]["status"] == "passed" and r["parts"][1]["status"] == "failed", r
@@ -185,27 +202,31 @@ def test_honest_code_is_not_flagged(toy, tmp_path):
 def test_kernels_cannot_touch_files_outside_their_scratch_folder(toy, tmp_path):
     sentinel = tmp_path / "instructor_file.txt"
     sentinel.write_text("keep me")
-    vandal = (f"import os, shutil\nos.chdir('/')\nos.remove({str(sentinel)!r})\n"
-              f"open({str(tmp_path / 'planted.txt')!r}, 'w').write('x')\n")
+    vandal = (
+        f"import os, shutil\nos.chdir('/')\nos.remove({str(sentinel)!r})\n"
+        f"open({str(tmp_path / 'planted.txt')!r}, 'w').write('x')\n"
+    )
 
     def add_vandal(nb):
         nb.cells[2].source = vandal + nb.cells[2].source
+
     _, results, out = grade(toy, tmp_path, {"vandal": submission(toy, edit=add_vandal), "victim": submission(toy)})
     assert sentinel.read_text() == "keep me" and not (tmp_path / "planted.txt").exists()
-    assert results["vandal"]["parts"][0]["status"] == "failed"   # its own cell failed ...
+    assert results["vandal"]["parts"][0]["status"] == "failed"  # its own cell failed ...
     assert results["vandal"]["parts"][0]["message"].startswith("name 'add'")
-    assert results["victim"]["score"] == 5                       # ... and nobody else noticed
+    assert results["victim"]["score"] == 5  # ... and nobody else noticed
 
 
 def _run_cells(tmp_path, sources, cell_timeout=30.0, sandboxed=False, kinds=None, student_names=()):
     """Run ``sources`` as solution cells (in the kernel) or as ``kinds``; returns
     (completed indices, notes, errors per cell, printed output per cell)."""
-    from autograder.execute import Cell, Runner
-    from autograder.sandbox import Zygote
+    from autograder.model import Cell
+    from autograder.trusted.runner import Runner
+    from autograder.trusted.sandbox import Zygote
 
     kinds = kinds or ["solution"] * len(sources)
     cells = [Cell(i, kind, src, f"c{i}") for i, (kind, src) in enumerate(zip(kinds, sources))]
-    zygote = Zygote(sandboxed, [])
+    zygote = Zygote(sandboxed=sandboxed)
     try:
         runner = Runner(zygote.connect(workdir=str(tmp_path)), cell_timeout, set(student_names), set())
         try:
@@ -222,21 +243,36 @@ def _run_cells(tmp_path, sources, cell_timeout=30.0, sandboxed=False, kinds=None
 
 def test_the_kernel_runs_cells_in_one_namespace_and_reports_each(tmp_path):
     """Errors are named per cell, output is kept, magics work, state carries over."""
-    completed, notes, errors, printed = _run_cells(tmp_path, [
-        "x = 6\nprint('hello')", "assert x == 7, 'x should be 7'", "%time y = x * 7", "print(y)",
-        "def broken(:", "import os\nprint(os.getcwd())"])
+    completed, notes, errors, printed = _run_cells(
+        tmp_path,
+        [
+            "x = 6\nprint('hello')",
+            "assert x == 7, 'x should be 7'",
+            "%time y = x * 7",
+            "print(y)",
+            "def broken(:",
+            "import os\nprint(os.getcwd())",
+        ],
+    )
     assert completed == set(range(6)) and notes == []
     assert errors == [[], [("AssertionError", "x should be 7")], [], [], [("SyntaxError", errors[4][0][1])], []]
     assert printed[0] == "hello\n" and printed[3] == "42\n" and printed[5].strip() == str(tmp_path)
 
 
 def test_a_cell_past_its_limit_is_interrupted_and_one_ignoring_it_ends_the_kernel(tmp_path, monkeypatch):
-    from autograder import execute
-    monkeypatch.setattr(execute, "INTERRUPT_GRACE", 2.0)   # the kernel that ignores the interrupt: 2 s, not 10
-    completed, notes, errors, _ = _run_cells(tmp_path, [
-        "while True:\n    pass", "print('next')",
-        "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass",
-        "print('never')"], cell_timeout=1.0)
+    from autograder.trusted import runner as execute
+
+    monkeypatch.setattr(execute, "INTERRUPT_GRACE", 2.0)  # the kernel that ignores the interrupt: 2 s, not 10
+    completed, notes, errors, _ = _run_cells(
+        tmp_path,
+        [
+            "while True:\n    pass",
+            "print('next')",
+            "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass",
+            "print('never')",
+        ],
+        cell_timeout=1.0,
+    )
     assert completed == {0, 1, 2} and errors[0] == [("KeyboardInterrupt", "")] and errors[3] == []
     assert notes[-1] == "a cell ran past 1 s and could not be interrupted; parts that had not run yet score 0"
 
@@ -250,14 +286,19 @@ def test_exit_or_a_crash_stops_the_kernel_and_keeps_what_ran(tmp_path):
 
 def test_a_test_cell_runs_outside_the_kernel_and_talks_to_it_with_data(tmp_path):
     """The test sees the student's function as a proxy; the kernel never sees the test's source."""
-    completed, notes, errors, printed = _run_cells(tmp_path, [
-        "import numpy as np",
-        "def double(x):\n    return 2 * np.asarray(x)",
-        "SECRET = 'hidden-test-marker-4711'",
-        "import gc\nfound = any(isinstance(o, str) and 'marker-4711' in o for o in gc.get_objects())\n"
-        "def leaked():\n    return found",
-        "out = double([1.5, 2.0])\nprint(type(out).__name__, out.tolist(), leaked(), type(double).__name__)",
-    ], kinds=["setup", "solution", "test", "solution", "test"], student_names={"double", "leaked", "found"})
+    completed, notes, errors, printed = _run_cells(
+        tmp_path,
+        [
+            "import numpy as np",
+            "def double(x):\n    return 2 * np.asarray(x)",
+            "SECRET = 'hidden-test-marker-4711'",
+            "import gc\nfound = any(isinstance(o, str) and 'marker-4711' in o for o in gc.get_objects())\n"
+            "def leaked():\n    return found",
+            "out = double([1.5, 2.0])\nprint(type(out).__name__, out.tolist(), leaked(), type(double).__name__)",
+        ],
+        kinds=["setup", "solution", "test", "solution", "test"],
+        student_names={"double", "leaked", "found"},
+    )
     assert errors == [[]] * 5, errors
     assert printed[4].split() == ["ndarray", "[3.0,", "4.0]", "False", "Remote"]
 
@@ -266,20 +307,24 @@ def test_sandboxed_kernel_sees_no_network_no_course_files_no_processes(tmp_path)
     """Only loopback, none of solutions/, an empty /proc, no capabilities, a bounded scratch."""
     from autograder import COURSE_ROOT
 
-    completed, notes, errors, printed = _run_cells(tmp_path, [
-        "import os, socket\nprint(sorted(name for _, name in socket.if_nameindex()))",
-        f"print(os.path.exists({str(COURSE_ROOT / 'solutions')!r}), os.path.exists({str(tmp_path)!r}), "
-        "os.listdir('/proc'))",
-        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-        "print(libc.mount(b'none', b'/tmp', b'tmpfs', 0, None), libc.prctl(3, 0, 0, 0, 0))",
-        "st = os.statvfs('.')\nprint(st.f_blocks * st.f_frsize <= (512 << 20), os.getcwd())",
-        "open('written-here.txt', 'w').write('ok')\nprint(open('written-here.txt').read())",
-        "try:\n    open('/usr/planted.txt', 'w')\nexcept OSError as e:\n    print(type(e).__name__)",
-    ], sandboxed=True)
+    completed, notes, errors, printed = _run_cells(
+        tmp_path,
+        [
+            "import os, socket\nprint(sorted(name for _, name in socket.if_nameindex()))",
+            f"print(os.path.exists({str(COURSE_ROOT / 'solutions')!r}), os.path.exists({str(tmp_path)!r}), "
+            "os.listdir('/proc'))",
+            "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            "print(libc.mount(b'none', b'/tmp', b'tmpfs', 0, None), libc.prctl(3, 0, 0, 0, 0))",
+            "st = os.statvfs('.')\nprint(st.f_blocks * st.f_frsize <= (512 << 20), os.getcwd())",
+            "open('written-here.txt', 'w').write('ok')\nprint(open('written-here.txt').read())",
+            "try:\n    open('/usr/planted.txt', 'w')\nexcept OSError as e:\n    print(type(e).__name__)",
+        ],
+        sandboxed=True,
+    )
     assert completed == set(range(6)) and notes == [] and errors == [[]] * 6, errors
     assert printed[0].strip() == "['lo']"
     assert printed[1].strip() == "False False []"
-    assert printed[2].split() == ["-1", "0"]          # no mount, not dumpable (prctl GET_DUMPABLE)
+    assert printed[2].split() == ["-1", "0"]  # no mount, not dumpable (prctl GET_DUMPABLE)
     assert printed[3].split() == ["True", "/tmp/work"]
     assert printed[4] == "ok\n" and not (tmp_path / "written-here.txt").exists()
     assert printed[5].strip() in ("OSError", "PermissionError")
@@ -288,12 +333,14 @@ def test_sandboxed_kernel_sees_no_network_no_course_files_no_processes(tmp_path)
 def test_forged_replies_cannot_pass_a_test_and_are_flagged(toy, tmp_path):
     """Student code shares the kernel process and may write frames on its channel: the tests run
     elsewhere, so forged frames can only be (wrong) answers; the raw write is flagged for review."""
-    forge = ("import json, os, struct\n"
-             "for _fd in range(3, 64):\n"
-             "    for _n in range(1, 200):\n"
-             "        _h = json.dumps({'re': _n, 'v': {'ok': True}, 'blobs': 0}).encode()\n"
-             "        try:\n            os.write(_fd, struct.pack('<Q', len(_h)) + _h)\n"
-             "        except OSError:\n            pass\n")
+    forge = (
+        "import json, os, struct\n"
+        "for _fd in range(3, 64):\n"
+        "    for _n in range(1, 200):\n"
+        "        _h = json.dumps({'re': _n, 'v': {'ok': True}, 'blobs': 0}).encode()\n"
+        "        try:\n            os.write(_fd, struct.pack('<Q', len(_h)) + _h)\n"
+        "        except OSError:\n            pass\n"
+    )
     _, results, out = grade(toy, tmp_path, {"forger": submission(toy, mul_body="    return 0\n" + forge)})
     assert results["forger"]["score"] <= 2, results["forger"]
     assert results["forger"]["parts"][1]["status"] != "passed"
@@ -302,7 +349,7 @@ def test_forged_replies_cannot_pass_a_test_and_are_flagged(toy, tmp_path):
 
 
 def test_grading_refuses_to_start_without_a_sandbox_unless_told(toy, tmp_path, monkeypatch):
-    import autograder.sandbox as sandbox
+    import autograder.trusted.sandbox as sandbox
 
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)  # as if bubblewrap were missing
     folder = tmp_path / "subs"
@@ -317,8 +364,9 @@ def test_grading_refuses_to_start_without_a_sandbox_unless_told(toy, tmp_path, m
     finally:
         shutil.rmtree(scratch)
     assert not (tmp_path / "out" / "grades.csv").exists()
-    code = grade_folder("toy", folder, tmp_path / "out", workers=1, cell_timeout=10, progress=False,
-                        source=toy, sandbox=False)
+    code = grade_folder(
+        "toy", folder, tmp_path / "out", workers=1, cell_timeout=10, progress=False, source=toy, sandbox=False
+    )
     assert code == 0
     report = (tmp_path / "out" / "report.txt").read_text().splitlines()
     assert report[0].startswith("Isolation: NO SANDBOX")
@@ -340,20 +388,29 @@ def test_the_same_isolation_without_root(toy, tmp_path):
     folder = tmp_path / "subs"
     folder.mkdir()
     nbformat.write(submission(toy), folder / "ann.ipynb")
-    probe = ("    import os, socket\n    if os.path.exists(" + repr(str(sentinel)) + ") or "
-             "[n for _, n in socket.if_nameindex()] != ['lo'] or os.listdir('/proc'):\n        return -1\n")
+    probe = (
+        "    import os, socket\n    if os.path.exists(" + repr(str(sentinel)) + ") or "
+        "[n for _, n in socket.if_nameindex()] != ['lo'] or os.listdir('/proc'):\n        return -1\n"
+    )
     nbformat.write(submission(toy, add_body=probe + "    return a + b"), folder / "probe.ipynb")
     hog = "import os\n_fd = os.memfd_create('hog')\nfor _ in range(96):\n    os.write(_fd, bytes(8 << 20))\n"
-    nbformat.write(submission(toy, edit=lambda nb: setattr(nb.cells[2], "source", hog + nb.cells[2].source)),
-                   folder / "hog.ipynb")
-    script = ("import json, os, sys\nfrom pathlib import Path\nfrom autograder.batch import grade_folder\n"
-              "print('uid', os.getuid(), flush=True)\n"
-              f"code = grade_folder('toy', Path({str(folder)!r}), Path({str(tmp_path / 'out')!r}), workers=1, "
-              f"cell_timeout=30, progress=False, source=Path({str(toy)!r}), memory=512 << 20, cgroups=False)\n"
-              "print('exit', code)\n")
-    done = subprocess.run(["unshare", "--user", "--map-user=1000", "--map-group=1000", "--",
-                           sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          cwd=Path(__file__).resolve().parents[2])
+    nbformat.write(
+        submission(toy, edit=lambda nb: setattr(nb.cells[2], "source", hog + nb.cells[2].source)), folder / "hog.ipynb"
+    )
+    script = (
+        "import json, os, sys\nfrom pathlib import Path\nfrom autograder.batch import grade_folder\n"
+        "print('uid', os.getuid(), flush=True)\n"
+        f"code = grade_folder('toy', Path({str(folder)!r}), Path({str(tmp_path / 'out')!r}), workers=1, "
+        f"cell_timeout=30, progress=False, source=Path({str(toy)!r}), memory=512 << 20, cgroups=False)\n"
+        "print('exit', code)\n"
+    )
+    done = subprocess.run(
+        ["unshare", "--user", "--map-user=1000", "--map-group=1000", "--", sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert "uid 1000" in done.stdout and "exit 0" in done.stdout, done.stdout + done.stderr
     report = (tmp_path / "out" / "report.txt").read_text()
     assert report.startswith("Isolation: sandboxed kernels (bubblewrap"), report
@@ -367,18 +424,26 @@ def test_setup_imports_are_what_the_setup_cells_import_and_torch_brings_dynamo()
     a test cell's or a student's; with torch, torch._dynamo (imported by the first optimiser, 0.9 s)."""
     from toy_assignment import cell
 
-    from autograder.grade import setup_imports
+    from autograder.batch.processes import setup_imports
 
     def notebook(setup_source):
-        return nbformat.v4.new_notebook(cells=[
-            cell("code", setup_source),
-            cell("code", "import scipy", solution=True, grade_id="part"),
-            cell("code", "import json", grade=True, locked=True, grade_id="part_tests", points=1)])
+        return nbformat.v4.new_notebook(
+            cells=[
+                cell("code", setup_source),
+                cell("code", "import scipy", solution=True, grade_id="part"),
+                cell("code", "import json", grade=True, locked=True, grade_id="part_tests", points=1),
+            ]
+        )
 
-    assert setup_imports(notebook("import math\nfrom coursekit.checks import check_scalar")) == \
-        ["math", "coursekit.checks"]
-    assert setup_imports(notebook("import numpy as np\nimport torch.nn as nn")) == \
-        ["numpy", "torch.nn", "torch._dynamo"]
+    assert setup_imports(notebook("import math\nfrom coursekit.checks import check_scalar")) == [
+        "math",
+        "coursekit.checks",
+    ]
+    assert setup_imports(notebook("import numpy as np\nimport torch.nn as nn")) == [
+        "numpy",
+        "torch.nn",
+        "torch._dynamo",
+    ]
     assert setup_imports(notebook("import torch\nimport torch._dynamo")) == ["torch", "torch._dynamo"]
 
 
@@ -388,15 +453,19 @@ def test_the_chapters_implementations_cannot_be_imported_in_a_kernel(tmp_path, s
     files, and the kernel refuses it where there is no sandbox), and the error says why."""
     from autograder import COURSE_ROOT
 
-    completed, notes, errors, printed = _run_cells(tmp_path, [
-        "from coursekit.chapters.conv import corr2d",
-        "import coursekit.chapters.gradcheck",
-        f"import os\nprint(sorted(os.listdir({str(COURSE_ROOT / 'coursekit' / 'chapters')!r})))",
-        "from coursekit.checks import check_close\nfrom coursekit.gradcheck import gradient_error\nprint('ok')",
-    ], sandboxed=sandboxed)
+    completed, notes, errors, printed = _run_cells(
+        tmp_path,
+        [
+            "from coursekit.chapters.conv import corr2d",
+            "import coursekit.chapters.gradcheck",
+            f"import os\nprint(sorted(os.listdir({str(COURSE_ROOT / 'coursekit' / 'chapters')!r})))",
+            "from coursekit.checks import check_close\nfrom coursekit.gradcheck import gradient_error\nprint('ok')",
+        ],
+        sandboxed=sandboxed,
+    )
     assert completed == set(range(4)), notes
     for error in errors[:2]:
         assert error and error[0][0] in ("ImportError", "ModuleNotFoundError"), error
         assert "cannot be imported while grading" in error[0][1]
-    assert ("conv.py" in printed[2]) != sandboxed   # the files themselves are out of a sandboxed kernel's view
+    assert ("conv.py" in printed[2]) != sandboxed  # the files themselves are out of a sandboxed kernel's view
     assert printed[3] == "ok\n"

@@ -1,5 +1,6 @@
 """The homework comparison helpers: they reject what they should, and they name
 the classic mistakes they are told about."""
+
 import numpy as np
 import pytest
 import torch
@@ -62,7 +63,7 @@ def chunked_matmul(a, b, chunk):
     as another BLAS kernel or CPU would use."""
     out = np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
     for i in range(0, a.shape[1], chunk):
-        out += a[:, i:i + chunk] @ b[i:i + chunk]
+        out += a[:, i : i + chunk] @ b[i : i + chunk]
     return out
 
 
@@ -81,8 +82,12 @@ def test_a_float32_wrong_answer_from_another_kernel_is_still_named():
     with pytest.raises(AssertionError, match="forgot the ReLU"):
         checks.check_close(wrong_of_student, reference, "scores", mistakes=[(wrong_in_test, "forgot the ReLU")])
     with pytest.raises(AssertionError, match="forgot the ReLU"):
-        checks.check_close(torch.from_numpy(wrong_of_student), torch.from_numpy(reference), "scores",
-                           mistakes=[(torch.from_numpy(wrong_in_test), "forgot the ReLU")])
+        checks.check_close(
+            torch.from_numpy(wrong_of_student),
+            torch.from_numpy(reference),
+            "scores",
+            mistakes=[(torch.from_numpy(wrong_in_test), "forgot the ReLU")],
+        )
 
 
 def test_a_float32_wrong_scalar_is_named():
@@ -91,7 +96,7 @@ def test_a_float32_wrong_scalar_is_named():
     reference = float(np.sum(terms.astype(np.float64))) / terms.size
     wrong_in_test = np.sum(terms)  # forgot to divide by N: float32, pairwise summation
     wrong_of_student = np.cumsum(terms)[-1]  # the same mistake, float32, summed in order
-    assert checks.rel_error(np.float64(wrong_of_student), np.float64(wrong_in_test)) > 1e-6
+    assert checks.rel_error(np.asarray(wrong_of_student, np.float64), np.asarray(wrong_in_test, np.float64)) > 1e-6
     with pytest.raises(AssertionError, match="divide by N"):
         checks.check_scalar(wrong_of_student, reference, "loss", mistakes=[(wrong_in_test, "divide by N")])
 
@@ -127,7 +132,7 @@ def test_an_unrecognised_difference_says_where_and_shows_values_unless_hidden():
         checks.check_close(wrong, expected, "out")
     with pytest.raises(AssertionError, match=r"Expected 2, got 2\.5\.$"):
         checks.check_scalar(2.5, 2.0, "loss")
-    previous = checks.show_expected(False)       # what the grader does while hidden tests run
+    previous = checks.show_expected(False)  # what the grader does while hidden tests run
     try:
         with pytest.raises(AssertionError) as err:
             checks.check_close(wrong, expected, "out")

@@ -12,6 +12,7 @@ checkout nor its editable install, so ``coursekit`` comes from the cell's instal
 all. pip then finds every dependency installed and downloads nothing but its build
 backend (setuptools, for the isolated build), as on Colab.
 """
+
 import ast
 import json
 import os
@@ -53,7 +54,7 @@ def course_imports() -> list[str]:
     from IPython.core.inputtransformer2 import TransformerManager
 
     transform = TransformerManager().transform_cell
-    found = {}
+    found: dict = {}
     for nb in [*sorted((ROOT / "book").glob("*.ipynb")), *sorted((ROOT / "exercises").glob("*/*.ipynb"))]:
         for cell in code_cells(nb):
             for node in ast.walk(ast.parse(transform(cell.source))):
@@ -71,8 +72,9 @@ def head_repository(clone: Path) -> Path:
     pip's own ``git clone --filter=blob:none`` of a shallow repository hangs, printing
     "shallow roots are not allowed to be updated" for minutes."""
     clone.mkdir()
-    tree = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", "HEAD"], capture_output=True,
-                          check=True).stdout
+    tree = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", "HEAD"], capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(clone)], input=tree, check=True)
     git = ["git", "-C", str(clone), "-c", "user.name=course", "-c", "user.email=course@localhost"]
     subprocess.run([*git, "init", "--quiet"], check=True)
@@ -93,8 +95,12 @@ def clean_venv(where: Path) -> Path:
     venv = where / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # A plain path in a .pth file: deps/ joins sys.path after the venv's own site-packages
     # (the .pth files inside deps/ are not run, so no editable install comes back through it).
     (Path(purelib) / "colab_stand_in.pth").write_text(f"{deps}\n")
@@ -118,7 +124,9 @@ COLAB = textwrap.dedent("""
         result = shell.run_cell(statement)
         if not result.success:
             sys.exit(f"after the setup cell, `{statement}` fails: {result.error_in_exec!r}")
-    loaded = {name: getattr(m, "__file__", None) for name, m in sys.modules.items() if name.split(".")[0] == "coursekit"}
+    loaded = {
+        name: getattr(m, "__file__", None) for name, m in sys.modules.items() if name.split(".")[0] == "coursekit"
+    }
     print("LOADED " + json.dumps(loaded))
 """)
 
@@ -127,7 +135,7 @@ def test_every_page_has_the_same_setup_cell_with_the_configured_url():
     cells = setup_cells()
     assert len(set(cells.values())) == 1, f"the pages' setup cells differ: {sorted(cells)}"
     cell = next(iter(cells.values()))
-    assert f"git+{repository_url()}\"" in cell, "the setup cell does not install from _config.yml's repository.url"
+    assert f'git+{repository_url()}"' in cell, "the setup cell does not install from _config.yml's repository.url"
     assert "%pip install" in cell and '"google.colab" in sys.modules' in cell
 
 
@@ -135,15 +143,21 @@ def test_every_page_has_the_same_setup_cell_with_the_configured_url():
 def test_the_setup_cell_installs_the_course_for_the_pages(tmp_path):
     cell = next(iter(setup_cells().values()))
     clone = head_repository(tmp_path / "clone")
-    local = cell.replace(f"git+{repository_url()}\"", f"git+{clone.as_uri()}\"")
+    local = cell.replace(f'git+{repository_url()}"', f'git+{clone.as_uri()}"')
     assert local != cell
     python = clean_venv(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "PIP_CONSTRAINT"}
     env.update(MPLBACKEND="Agg", PIP_DISABLE_PIP_VERSION_CHECK="1")
     imports = course_imports()
     assert any("coursekit.chapters" in s for s in imports), "the pages import coursekit.chapters: the list is wrong"
-    run = subprocess.run([str(python), "-I", "-c", COLAB, json.dumps([local, imports])], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [str(python), "-I", "-c", COLAB, json.dumps([local, imports])],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, f"the Colab setup cell fails:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     loaded = json.loads(run.stdout.split("LOADED ", 1)[1])
     venv = python.parent.parent

@@ -1,18 +1,19 @@
 """coursekit.chapters.conv against two independent oracles: PyTorch's conv1d/conv2d (which
 cross-correlate) and direct loops written from the defining formulas."""
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from coursekit.chapters.conv import (MODES, conv1d, conv2d, corr1d, corr2d, corr_matrix, output_length,
-                            pad_widths)
+from coursekit.chapters.conv import MODES, conv1d, conv2d, corr1d, corr2d, corr_matrix, output_length, pad_widths
 
 # PyTorch warns that padding="same" with an even kernel copies the input; that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 
 
 # ----------------------------------------------------------------- oracles: loops
+
 
 def loop_corr1d(x, w, mode):
     """y[i] = sum_j w[j] x[i + j - p], with x = 0 outside [0, N)."""
@@ -69,13 +70,15 @@ def loop_conv2d_full(x, w):
 
 # ----------------------------------------------------------------- oracle: torch
 
+
 def torch_padding(k, mode):
     return {"valid": 0, "same": "same", "full": k - 1}[mode]
 
 
 def torch_corr1d(x, w, mode):
-    out = F.conv1d(torch.from_numpy(x)[None, None], torch.from_numpy(w.copy())[None, None],
-                   padding=torch_padding(len(w), mode))
+    out = F.conv1d(
+        torch.from_numpy(x)[None, None], torch.from_numpy(w.copy())[None, None], padding=torch_padding(len(w), mode)
+    )
     return out[0, 0].numpy()
 
 
@@ -90,6 +93,7 @@ SHAPES_2D = [((7, 11), (3, 5)), ((12, 9), (4, 2)), ((6, 6), (1, 1)), ((5, 13), (
 
 
 # ----------------------------------------------------------------- 1-D
+
 
 @pytest.mark.parametrize("n,k", SHAPES_1D)
 @pytest.mark.parametrize("mode", MODES)
@@ -116,7 +120,7 @@ def test_conv1d_full_and_valid_match_the_textbook_formula(n, k):
     x, w = rng.normal(size=n), rng.normal(size=k)
     full = loop_conv1d_full(x, w)
     np.testing.assert_allclose(conv1d(x, w, "full"), full, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(conv1d(x, w, "valid"), full[k - 1:n], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv1d(x, w, "valid"), full[k - 1 : n], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(conv1d(x, w, "full"), np.convolve(x, w, "full"), rtol=1e-12, atol=1e-12)
 
 
@@ -139,6 +143,7 @@ def test_small_1d_example_by_hand():
 
 
 # ----------------------------------------------------------------- 2-D
+
 
 @pytest.mark.parametrize("xshape,kshape", SHAPES_2D)
 @pytest.mark.parametrize("mode", MODES)
@@ -167,7 +172,7 @@ def test_conv2d_full_and_valid_match_the_textbook_formula(xshape, kshape):
     full = loop_conv2d_full(x, w)
     np.testing.assert_allclose(conv2d(x, w, "full"), full, rtol=1e-12, atol=1e-12)
     (h, wd), (kh, kw) = xshape, kshape
-    np.testing.assert_allclose(conv2d(x, w, "valid"), full[kh - 1:h, kw - 1:wd], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv2d(x, w, "valid"), full[kh - 1 : h, kw - 1 : wd], rtol=1e-12, atol=1e-12)
 
 
 def test_cnam_kernel_flip():
@@ -219,6 +224,7 @@ def test_large_template_does_not_need_a_huge_copy():
 
 # ----------------------------------------------------------------- matrices
 
+
 @pytest.mark.parametrize("mode", MODES)
 def test_corr_matrix_1d_is_toeplitz_and_applies_the_correlation(mode):
     rng = np.random.default_rng(7)
@@ -242,11 +248,11 @@ def test_corr_matrix_2d_applies_the_correlation(mode):
     # the transpose is the full convolution (the backward pass of a valid correlation)
     if mode == "valid":
         g = rng.normal(size=out.shape)
-        np.testing.assert_allclose((t.T @ g.ravel()).reshape(x.shape), conv2d(g, w, "full"),
-                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose((t.T @ g.ravel()).reshape(x.shape), conv2d(g, w, "full"), rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------- errors
+
 
 def test_errors_are_explicit():
     x = np.zeros((4, 5))

@@ -1,5 +1,6 @@
 """The data loaders: offline digits, the photograph, and the full-MNIST download
 path, tested against a local HTTP server on 127.0.0.1 serving small IDX files."""
+
 import gzip
 import hashlib
 import http.server
@@ -51,6 +52,7 @@ def test_photo_is_a_grey_image_in_unit_range():
 
 # ----------------------------------------------------------------- download path
 
+
 def idx_bytes(array: np.ndarray) -> bytes:
     header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
     return gzip.compress(header + array.astype(np.uint8).tobytes(), mtime=0)
@@ -73,8 +75,12 @@ def mirror(tmp_path):
         blob = idx_bytes(array)
         (served / name).write_bytes(blob)
         files[name] = hashlib.md5(blob).hexdigest()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = partial(Quiet, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -98,8 +104,9 @@ def test_full_download_verifies_and_parses(mirror, tmp_path):
 
 def test_falls_back_to_the_next_mirror(mirror, tmp_path):
     url, files, _ = mirror
-    splits = data.load_mnist(source="full", data_dir=tmp_path, files=files,
-                             mirrors=["http://127.0.0.1:9/nothing-here/", url])
+    splits = data.load_mnist(
+        source="full", data_dir=tmp_path, files=files, mirrors=["http://127.0.0.1:9/nothing-here/", url]
+    )
     assert len(splits.test) == 24
 
 
@@ -138,6 +145,7 @@ def test_truncated_idx_payload_is_reported(tmp_path):
 
 # ----------------------------------------------------------------- Fashion-MNIST
 
+
 def test_fashion_mnist_from_the_debian_package_is_real_and_split():
     splits = data.load_fashion_mnist(source="system")
     assert (len(splits.train), len(splits.val), len(splits.test)) == (55000, 5000, 10000)
@@ -167,8 +175,9 @@ def test_fashion_mnist_system_copy_is_checked(tmp_path):
 def test_fashion_mnist_download_path(mirror, tmp_path):
     url, files, served = mirror
     empty = tmp_path / "no-system-copy"
-    splits = data.load_fashion_mnist(source="auto", system_dir=empty, data_dir=tmp_path / "cache",
-                                     mirrors=[url], files=files)
+    splits = data.load_fashion_mnist(
+        source="auto", system_dir=empty, data_dir=tmp_path / "cache", mirrors=[url], files=files
+    )
     assert splits.source.startswith("Fashion-MNIST (full") and len(splits.test) == 24
     assert sorted(p.name for p in (tmp_path / "cache" / "fashion-mnist").iterdir()) == sorted(files)
     (served / "train-labels-idx1-ubyte.gz").unlink()

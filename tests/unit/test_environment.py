@@ -1,5 +1,6 @@
 """The two setups (make/pip and conda) describe the same environment, and the
 README's two commands are what CI and a newcomer run."""
+
 import re
 import tomllib
 from pathlib import Path

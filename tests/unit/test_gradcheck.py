@@ -1,5 +1,6 @@
 """Finite differences (the chapters' numerical gradients, the homework's gradient_error) and
 rel_error, checked against torch autograd."""
+
 import numpy as np
 import pytest
 import torch
@@ -25,6 +26,7 @@ def test_numerical_gradient_matches_autograd_on_a_nonlinear_function():
     before = x.copy()
     num = numerical_gradient(f, x)
     np.testing.assert_array_equal(x, before)  # x restored
+    assert t.grad is not None
     assert rel_error(num, t.grad.numpy()) < 1e-8
 
 
@@ -41,9 +43,9 @@ def test_gradient_error_is_small_for_a_correct_backward_pass_and_large_for_a_wro
     before = x.copy()
     assert gradient_error(lambda z: np.tanh(z @ w), x, (up * (1 - np.tanh(x @ w) ** 2)) @ w.T, up) < 1e-7
     np.testing.assert_array_equal(x, before)  # x left as it was
-    assert gradient_error(lambda z: z @ w, x, up @ w.T / 2, up) > 0.1   # a factor missing
+    assert gradient_error(lambda z: z @ w, x, up @ w.T / 2, up) > 0.1  # a factor missing
     assert gradient_error(lambda z: z @ w, x, np.ones((4, 5)) @ w.T, up) > 0.1  # upstream ignored
-    assert gradient_error(lambda z: (z ** 2).sum(1), x, 2 * x) < 1e-7  # default upstream: ones
+    assert gradient_error(lambda z: (z**2).sum(1), x, 2 * x) < 1e-7  # default upstream: ones
 
 
 def test_gradient_error_says_when_shapes_do_not_fit():

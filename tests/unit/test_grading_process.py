@@ -1,18 +1,18 @@
 """The batch grader's trusted per-submission process: its exit status is read right however many
 threads start and wait for such processes, and when it dies without a word (a signal, an empty
 log), the submission is graded once more in a new process, and the report says so."""
+
 import os
 import signal
 import tempfile
 import threading
 import time
-
-import psutil
-
 from concurrent.futures import ThreadPoolExecutor
 
-from autograder.batch import exit_description, run_child
+import psutil
 from toy_assignment import grade, make_toy, submission
+
+from autograder.batch.processes import exit_description, run_child
 
 SLOW_ADD = "    import time\n    time.sleep(1.5)\n    return a + b"
 
@@ -22,7 +22,8 @@ class GradingProcessKiller(threading.Thread):
 
     def __init__(self, times: int):
         super().__init__(daemon=True)
-        self.times, self.killed, self.stop = times, [], threading.Event()
+        self.times, self.stop = times, threading.Event()
+        self.killed: list[int] = []
         self.prefix = os.path.join(os.path.realpath(tempfile.gettempdir()), "autograde-child-")
 
     def run(self):

@@ -1,5 +1,6 @@
 """coursekit.harness: the operations homework tests run in the student's kernel, here run locally
 (the grading stage runs them in kernels, through the same functions)."""
+
 import numpy as np
 import pytest
 import torch
@@ -8,9 +9,15 @@ from coursekit import harness
 
 
 def test_build_module_from_a_spec_with_a_state_and_a_residual():
-    spec = ["Sequential", [["Conv2d", [1, 2, 3], {"padding": 1}],
-                           ["Residual", ["Sequential", [["Conv2d", [2, 2, 3], {"padding": 1}]]], None],
-                           ["Flatten"], ["Linear", [2 * 4 * 4, 3]]]]
+    spec = [
+        "Sequential",
+        [
+            ["Conv2d", [1, 2, 3], {"padding": 1}],
+            ["Residual", ["Sequential", [["Conv2d", [2, 2, 3], {"padding": 1}]]], None],
+            ["Flatten"],
+            ["Linear", [2 * 4 * 4, 3]],
+        ],
+    ]
     model = harness.build_module(spec, dtype="float64")
     state = {k: np.full(v.shape, 0.01) for k, v in model.state_dict().items()}
     again = harness.build_module(spec, state=state, dtype="float64")
@@ -30,6 +37,7 @@ def test_forward_backward_matches_autograd():
     out = layer(xt)
     out.backward(torch.tensor(g))
     assert np.allclose(got["output"], out.detach().numpy())
+    assert xt.grad is not None and layer.weight.grad is not None
     assert np.allclose(got["input_grads"][0], xt.grad.numpy())
     assert np.allclose(got["param_grads"]["weight"], layer.weight.grad.numpy())
 
@@ -44,6 +52,7 @@ def test_forward_backward_graph_names_the_nodes_and_reports_a_detached_output():
     class Detached(torch.nn.Module):
         def forward(self, x):
             return conv(x).detach()
+
     detached = harness.forward_backward_graph(Detached(), x)
     assert detached["requires_grad"] is False and detached["input_grads"] == [None] and detached["nodes"] == []
 
@@ -52,6 +61,7 @@ def test_call_in_place_and_call_watching_report_what_the_call_did():
     def scale(a):
         a *= 2
         return a.sum()
+
     got = harness.call_in_place(scale, np.ones(3))
     assert got["result"] == 6 and np.array_equal(got["args"][0], [2, 2, 2])
 
@@ -60,6 +70,7 @@ def test_call_in_place_and_call_watching_report_what_the_call_did():
     def two_steps(m):
         for _ in range(2):
             m(torch.ones(5, 2)).sum().backward()  # gradients never zeroed
+
     watched = harness.call_watching(model, two_steps, model)
     assert [f[2] for f in watched["forwards"]] == [5, 5]
     assert watched["backward"] == 4 and watched["accumulated"] == 2

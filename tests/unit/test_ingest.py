@@ -1,6 +1,7 @@
 """What the grader reads from a submissions folder: regular files and folders only, no symbolic
 link followed anywhere, a size limit, plain student ids; an unreadable entry is reported and
 the batch goes on (a FIFO once hung the whole batch)."""
+
 import json
 import os
 import signal
@@ -9,11 +10,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from toy_assignment import make_toy, submission
 
 from autograder.batch import grade_folder
-from autograder.ingest import Unreadable, find_submissions, read_submission
-
-from toy_assignment import make_toy, submission
+from autograder.batch.ingest import Unreadable, find_submissions, read_submission
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def make_folder(tmp_path: Path) -> Path:
     (subs / "carol" / "hw.ipynb").write_text("{}")
     (subs / "carol" / "nested").symlink_to(outside / "dir")
     os.mkfifo(subs / "fifo.ipynb")
-    os.mkfifo(subs / "dave")   # a folder's name, but a FIFO
+    os.mkfifo(subs / "dave")  # a folder's name, but a FIFO
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(subs / "sock.ipynb"))
     (subs / "big.ipynb").write_bytes(b" " * 5000)
@@ -56,17 +56,20 @@ def test_only_regular_files_and_folders_are_read_and_nothing_else_is_forgotten(t
     assert set(by_student) == {"alice", "linked", "linkdir", "bob", "carol", "fifo", "dave", "sock", "big"}
     assert by_student["alice"].read() == b"{}" and by_student["carol"].read() == b"{}"
     assert by_student["carol"].notes == ("carol/nested is a symbolic link: not followed",)
-    for student, note in (("linked", "linked.ipynb is a symbolic link: not followed"),
-                          ("linkdir", "linkdir is a symbolic link: not followed"),
-                          ("bob", "bob/hw.ipynb is a symbolic link: not followed"),
-                          ("fifo", "fifo.ipynb is a FIFO (named pipe), not a regular file: not read"),
-                          ("dave", "dave is a FIFO (named pipe), not a regular file: not read"),
-                          ("sock", "sock.ipynb is a socket, not a regular file: not read"),
-                          ("big", "big.ipynb is larger than 1000 bytes (the --max-bytes limit): not read")):
+    for student, note in (
+        ("linked", "linked.ipynb is a symbolic link: not followed"),
+        ("linkdir", "linkdir is a symbolic link: not followed"),
+        ("bob", "bob/hw.ipynb is a symbolic link: not followed"),
+        ("fifo", "fifo.ipynb is a FIFO (named pipe), not a regular file: not read"),
+        ("dave", "dave is a FIFO (named pipe), not a regular file: not read"),
+        ("sock", "sock.ipynb is a socket, not a regular file: not read"),
+        ("big", "big.ipynb is larger than 1000 bytes (the --max-bytes limit): not read"),
+    ):
         sub = by_student[student]
         assert sub.path is None and sub.notes == (note,), (student, sub.notes)
-    assert sorted(r.name for r in rejected) == sorted(["=HYPERLINK(1).ipynb", "evil\nname.ipynb",
-                                                        "\x1b[31mred.ipynb", "a,b.ipynb", "-rf.ipynb"])
+    assert sorted(r.name for r in rejected) == sorted(
+        ["=HYPERLINK(1).ipynb", "evil\nname.ipynb", "\x1b[31mred.ipynb", "a,b.ipynb", "-rf.ipynb"]
+    )
 
 
 def test_no_symbolic_link_is_followed_as_a_path_component(tmp_path, alarm):

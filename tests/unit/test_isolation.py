@@ -6,16 +6,18 @@ children or shared memory are stopped (with a cgroup, and with the watchdog that
 it where cgroups are not writable) while a neighbour goes on; each kernel's cgroup carries
 the memory, CPU and process limits; the cgroup v2 set-up is checked on a model of the tree.
 """
-import errno
+
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from autograder import limits
-from autograder.execute import Cell, Runner
-from autograder.sandbox import MAX_PROCESSES, SandboxUnavailable, Zygote
+from autograder.defaults import MAX_PROCESSES
+from autograder.model import Cell
+from autograder.trusted import limits
+from autograder.trusted.runner import Runner
+from autograder.trusted.sandbox import SandboxUnavailable, Zygote
 
 MARK = f"planted-by-kernel-a-{os.getpid()}"
 
@@ -74,7 +76,7 @@ def run(kernel, sources, timeout=60.0):
 @pytest.fixture(scope="module")
 def zygote():
     try:
-        z = Zygote(True, [])
+        z = Zygote(sandboxed=True)
     except SandboxUnavailable as err:
         pytest.fail(f"the sandbox is needed here: {err}")
     yield z
@@ -98,10 +100,19 @@ def test_nothing_one_kernel_writes_is_visible_to_another(zygote):
     outside = [p for p in seen["created"] if not p.startswith(tuple(d + "/" for d in private))]
     assert outside == [], f"kernel A wrote outside its private tmpfs: {outside}"
     assert any(p.startswith("/tmp/work/") for p in seen["created"])  # its scratch folder is writable
-    for path in ("/etc/ld.so.preload", f"/{MARK}.py", f"/dev/{MARK}", f"/etc/{MARK}", f"/{MARK}",
-                 f"/dev/pts/{MARK}", f"/proc/{MARK}"):
+    for path in (
+        "/etc/ld.so.preload",
+        f"/{MARK}.py",
+        f"/dev/{MARK}",
+        f"/etc/{MARK}",
+        f"/{MARK}",
+        f"/dev/pts/{MARK}",
+        f"/proc/{MARK}",
+    ):
         assert seen["refused"].get(path) in ("EROFS", "EACCES"), (path, seen["refused"].get(path))
-    assert set(seen["reasons"]) <= {"EROFS", "EACCES", "EEXIST"} and sum(seen["reasons"].values()) > 10_000, seen["reasons"]
+    assert set(seen["reasons"]) <= {"EROFS", "EACCES", "EEXIST"} and sum(seen["reasons"].values()) > 10_000, seen[
+        "reasons"
+    ]
     assert b_outcome.error is None, b_outcome
     assert json.loads(b_outcome.stdout) == {"found": [], "preload": False}
 
@@ -143,7 +154,7 @@ LIMIT = 384 << 20
 
 @pytest.fixture(scope="module", params=["cgroup", "watchdog"])
 def small_zygote(request):
-    z = Zygote(True, [], memory=LIMIT, cgroups=request.param == "cgroup")
+    z = Zygote(sandboxed=True, memory=LIMIT, cgroups=request.param == "cgroup")
     if request.param == "cgroup":
         assert z.cgroups is not None and "memory" in z.cgroups.controllers(), "no writable memory cgroup here"
     yield z
@@ -174,7 +185,7 @@ def test_a_kernel_past_its_memory_limit_is_stopped_and_its_neighbour_goes_on(sma
 def test_each_kernel_has_its_own_cgroup_with_the_three_limits(tmp_path):
     """On this machine (root, cgroups writable) a kernel's init process and what it forks sit in
     a group of their own: memory (with swap) at the limit, CPU quota = threads x period, pids.max."""
-    z = Zygote(True, [], memory=LIMIT)
+    z = Zygote(sandboxed=True, memory=LIMIT)
     try:
         assert z.cgroups is not None, "cgroups are writable here (root): they must be used"
         kernel = z.connect(threads=1)
@@ -211,8 +222,7 @@ def fake_tree(tmp_path: Path, procs: list[int]) -> Path:
     (own / "cgroup.procs").write_text("".join(f"{p}\n" for p in procs))
     proc = tmp_path / "proc"
     (proc / "self").mkdir(parents=True)
-    (proc / "self" / "mountinfo").write_text(
-        f"30 20 0:26 / {mount} rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
+    (proc / "self" / "mountinfo").write_text(f"30 20 0:26 / {mount} rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
     (proc / "self" / "cgroup").write_text("0::/user.slice/run-1.scope\n")
     return own
 
@@ -226,7 +236,12 @@ def test_cgroup_v2_uses_the_graders_own_delegated_cgroup(tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "PROC", tmp_path / "proc")
     written = []
     write = limits._write
-    monkeypatch.setattr(limits, "_write", lambda path, value: written.append((path.name, value)) or write(path, value))
+
+    def recording(path, value):
+        written.append((path.name, value))
+        return write(path, value)
+
+    monkeypatch.setattr(limits, "_write", recording)
     found = limits.discover()
     assert found == limits.Cgroups(2, tuple((c, str(own)) for c in ("memory", "cpu", "pids")))
     assert [v for name, v in written if name == "cgroup.subtree_control"] == ["+memory", "+cpu", "+pids"]
@@ -234,8 +249,9 @@ def test_cgroup_v2_uses_the_graders_own_delegated_cgroup(tmp_path, monkeypatch):
     group = limits.KernelGroup(found, "autograder-k1", 1 << 30, 2, 256)
     folder = own / "autograder-k1"
     assert group.applied == {"memory", "cpu", "pids"} and set(group.folders.values()) == {folder}
-    assert [(folder / f).read_text() for f in ("memory.max", "memory.swap.max", "memory.oom.group", "cpu.max",
-                                                "pids.max")] == [str(1 << 30), "0", "1", "200000 100000", "256"]
+    assert [
+        (folder / f).read_text() for f in ("memory.max", "memory.swap.max", "memory.oom.group", "cpu.max", "pids.max")
+    ] == [str(1 << 30), "0", "1", "200000 100000", "256"]
     assert group.add(4242) and (folder / "cgroup.procs").read_text() == "4242"
     (folder / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     assert group.oom_kills() == 1

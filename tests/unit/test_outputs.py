@@ -1,53 +1,61 @@
 """The batch's outputs cannot be forged by what a student writes, and they show written answers
 (manually graded parts) as awaiting a person: in grades.csv, the feedback, the report, and in
 nbgrader's gradebook and autograded/ layout, where nbgrader's formgrader finds them."""
+
 import csv
 import re
 
 import nbformat
 import pytest
-
-from autograder.feedback import render
-from autograder.gradebook import export_csv
-from autograder.ingest import Rejected
-from autograder.outputs import clean, write_grades, write_report
-
 from toy_assignment import grade, make_release, make_toy, submission
+
+from autograder.batch.feedback import render
+from autograder.batch.gradebook import export_csv
+from autograder.batch.ingest import Rejected
+from autograder.batch.outputs import clean, write_grades, write_report
+from autograder.model import PartResult, SubmissionResult
 
 FORGERY = "ok\n  mallory [graded] 5/5\r\x1b[2K\x1b[1A\tfake\u2028\u2029\x85\u202e end"
 
 
 def result(score=0.0, notes=(), flags=(), status="graded", message="msg"):
-    return {"status": status, "score": score, "max_score": 5.0, "notes": list(notes), "flags": list(flags),
-            "parts": [{"grade_id": "add_tests", "max_points": 5.0, "points": score, "status": "failed",
-                       "message": message, "manual": False}]}
+    return SubmissionResult(status, [PartResult("add_tests", 5.0, score, "failed", message)], list(notes), list(flags))
 
 
 def test_clean_escapes_every_control_character():
-    assert clean(FORGERY) == ("ok\\n  mallory [graded] 5/5\\r\\x1b[2K\\x1b[1A\\tfake\\u2028\\u2029\\x85"
-                              "\\u202e end")
+    assert clean(FORGERY) == ("ok\\n  mallory [graded] 5/5\\r\\x1b[2K\\x1b[1A\\tfake\\u2028\\u2029\\x85\\u202e end")
     assert clean("a\nb", keep="\n") == "a\nb" and clean("plain é ü 中") == "plain é ü 中"
 
 
 def test_student_text_can_neither_forge_a_report_entry_nor_hide_a_flag(tmp_path):
     """A note (e.g. a file name in the student's folder) and a flag full of newlines and ANSI codes
     stay on their own indented lines; a rejected entry's name too; no raw control character remains."""
-    results = {"eve": result(notes=[f"duplicate submission: graded eve/{FORGERY}.ipynb"], flags=[FORGERY]),
-               "mallory": result(score=0.0, status="ungradable", notes=["No notebook"])}
-    write_report(tmp_path / "report.txt", "toy", results, [Rejected(f"=cmd|{FORGERY}.ipynb", "not a valid id")],
-                 "test isolation")
+    results = {
+        "eve": result(notes=[f"duplicate submission: graded eve/{FORGERY}.ipynb"], flags=[FORGERY]),
+        "mallory": result(score=0.0, status="ungradable", notes=["No notebook"]),
+    }
+    write_report(
+        tmp_path / "report.txt", "toy", results, [Rejected(f"=cmd|{FORGERY}.ipynb", "not a valid id")], "test isolation"
+    )
     text = (tmp_path / "report.txt").read_text()
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202e]", text), repr(text)
     headers = [ln for ln in text.splitlines() if re.match(r"  \S+ \[", ln)]
     assert headers == ["  eve [graded] 0/5", "  mallory [ungradable] 0/5"]
-    allowed = ("Isolation: ", "Assignment toy", "Not graded", "Needs attention:", "  - entry \"", "  eve [",
-               "  mallory [", "    - ")
+    allowed = (
+        "Isolation: ",
+        "Assignment toy",
+        "Not graded",
+        "Needs attention:",
+        '  - entry "',
+        "  eve [",
+        "  mallory [",
+        "    - ",
+    )
     assert all(ln.startswith(allowed) for ln in text.splitlines()), text
 
 
 def test_grades_csv_has_one_row_per_student_and_no_formula(tmp_path):
-    results = {"eve": result(flags=["=HYPERLINK(\"x\")", "@SUM(1)"], status="+graded"),
-               "zed": result(score=5.0)}
+    results = {"eve": result(flags=['=HYPERLINK("x")', "@SUM(1)"], status="+graded"), "zed": result(score=5.0)}
     write_grades(tmp_path / "grades.csv", results, ["add_tests"])
     rows = list(csv.reader(open(tmp_path / "grades.csv", newline="")))
     assert [r[0] for r in rows] == ["student", "eve", "zed"] and len({len(r) for r in rows}) == 1
@@ -69,9 +77,13 @@ def graded_with_answers(tmp_path):
     toy = make_toy(tmp_path, answer=True)
     release = make_release(toy, tmp_path / "release")
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
-    code, results, out = grade(toy, tmp_path, {"ann": submission(toy, edit=answered),
-                                               "ben": submission(toy, mul_body="    return 0", edit=answered)},
-                               db_url=url, release=release)
+    code, results, out = grade(
+        toy,
+        tmp_path,
+        {"ann": submission(toy, edit=answered), "ben": submission(toy, mul_body="    return 0", edit=answered)},
+        db_url=url,
+        release=release,
+    )
     return dict(toy=toy, release=release, url=url, code=code, results=results, out=out, tmp=tmp_path)
 
 
@@ -83,15 +95,27 @@ def test_written_answers_await_manual_grading_in_every_output(graded_with_answer
         pytest.fail("the grader does not report written answers as manual parts yet (autograder.parts)")
     assert ann["score"] == 5 and ann["max_score"] == 5 and ann["manual_max"] == 4
     rows = {r["student"]: r for r in csv.DictReader(open(g["out"] / "grades.csv"))}
-    assert list(rows["ann"]) == ["student", "add_tests", "mul_tests", "explain", "total", "max_total",
-                                 "awaiting_manual", "status", "review"]
+    assert list(rows["ann"]) == [
+        "student",
+        "add_tests",
+        "mul_tests",
+        "explain",
+        "total",
+        "max_total",
+        "awaiting_manual",
+        "status",
+        "review",
+    ]
     assert (rows["ann"]["explain"], rows["ann"]["total"], rows["ann"]["awaiting_manual"]) == ("", "5", "4")
     assert (rows["ben"]["mul_tests"], rows["ben"]["total"]) == ("0", "2")
-    assert "explain</td><td>&ndash; / 4</td><td class='manual'>awaiting manual grading" in \
-        (g["out"] / "feedback" / "ann.html").read_text()
+    assert (
+        "explain</td><td>&ndash; / 4</td><td class='manual'>awaiting manual grading"
+        in (g["out"] / "feedback" / "ann.html").read_text()
+    )
     report = (g["out"] / "report.txt").read_text().splitlines()
-    assert report[2] == ("Awaiting manual grading (written answers; grade them in nbgrader's formgrader): "
-                         "explain (4 points).")
+    assert report[2] == (
+        "Awaiting manual grading (written answers; grade them in nbgrader's formgrader): explain (4 points)."
+    )
     assert sum("explain" in line for line in report) == 1
 
 
@@ -134,8 +158,17 @@ def test_formgrader_finds_each_submission_and_its_written_answer(graded_with_ans
 def grade_again(g) -> int:
     from autograder.batch import grade_folder
 
-    return grade_folder("toy", g["tmp"] / "subs", g["out"], workers=1, cell_timeout=10, progress=False,
-                        source=g["toy"], db_url=g["url"], release=g["release"])
+    return grade_folder(
+        "toy",
+        g["tmp"] / "subs",
+        g["out"],
+        workers=1,
+        cell_timeout=10,
+        progress=False,
+        source=g["toy"],
+        db_url=g["url"],
+        release=g["release"],
+    )
 
 
 def test_the_export_is_nbgraders_csv_with_nothing_forgeable(tmp_path):
@@ -143,7 +176,7 @@ def test_the_export_is_nbgraders_csv_with_nothing_forgeable(tmp_path):
     formulas stay in their cells: one row per student, no cell a spreadsheet would run."""
     from nbgrader.api import Gradebook
 
-    from autograder.gradebook import ensure_alembic_on_path
+    from autograder.batch.gradebook import ensure_alembic_on_path
 
     ensure_alembic_on_path()
     url = f"sqlite:///{tmp_path / 'gb.db'}"
@@ -153,8 +186,19 @@ def test_the_export_is_nbgraders_csv_with_nothing_forgeable(tmp_path):
         gb.add_student("s2", first_name="Ann", last_name="\x1b[31mRed")
     export_csv(url, tmp_path / "export.csv")
     rows = list(csv.reader(open(tmp_path / "export.csv", newline="")))
-    assert rows[0] == ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-                       "raw_score", "late_submission_penalty", "score", "max_score"]
+    assert rows[0] == [
+        "assignment",
+        "duedate",
+        "timestamp",
+        "student_id",
+        "last_name",
+        "first_name",
+        "email",
+        "raw_score",
+        "late_submission_penalty",
+        "score",
+        "max_score",
+    ]
     assert sorted(r[3] for r in rows[1:]) == ["s1", "s2"] and all(len(r) == 11 for r in rows)
     by_id = {r[3]: r for r in rows[1:]}
     assert by_id["s1"][4:7] == ["Doe,\\nfake,row,1.0", "'=cmd|' /C calc'!A0", "'+1@x"]

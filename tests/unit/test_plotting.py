@@ -1,10 +1,11 @@
 """coursekit.plotting's block diagrams draw what they are asked to, on a headless backend."""
+
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from coursekit.plotting import draw_block  # noqa: E402
+from coursekit.plotting import draw_block
 
 
 def texts(ax):

@@ -4,6 +4,7 @@ with the settings outside the test run (those with which the stored outputs of t
 pages were made). If one stopped doing so (a new CPU, a new wheel), the pages stage
 would silently stop proving that the stored outputs survive another kernel; this test
 says so instead."""
+
 import os
 import subprocess
 import sys
@@ -37,8 +38,10 @@ def probe_all(variants: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     """The probe's result hashes under each variant of the environment (run side by side)."""
     base = {k: v for k, v in os.environ.items() if k not in run_tests.VARIABLES}
     base.update(run_tests.AMBIENT)  # the settings outside the test run
-    runs = {name: subprocess.Popen([sys.executable, "-c", PROBE], env={**base, **extra}, stdout=subprocess.PIPE,
-                                   text=True) for name, extra in variants.items()}
+    runs = {
+        name: subprocess.Popen([sys.executable, "-c", PROBE], env={**base, **extra}, stdout=subprocess.PIPE, text=True)
+        for name, extra in variants.items()
+    }
     results = {}
     for name, run in runs.items():
         out, _ = run.communicate()
@@ -49,7 +52,7 @@ def probe_all(variants: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def results():
-    variants = {"default": {}}
+    variants: dict[str, dict[str, str]] = {"default": {}}
     variants.update({k: {k: v} for k, v in run_tests.PORTABILITY.items()})
     return probe_all(variants)
 
@@ -61,7 +64,8 @@ def test_each_portability_variable_changes_results(variable, results):
     target = CHANGES[variable]
     assert results[variable][target] != results["default"][target], (
         f"{variable}={run_tests.PORTABILITY[variable]} no longer changes {target} results on this machine: "
-        "pick another value in tools/run_tests.py, or the pages stage proves less than it claims")
+        "pick another value in tools/run_tests.py, or the pages stage proves less than it claims"
+    )
 
 
 def test_the_configuration_covers_blas_convolutions_and_threads():

@@ -1,4 +1,5 @@
 """Chapter 10's helpers: lines of digits, segmentation, decoders, shifts, receptive fields."""
+
 import itertools
 
 import numpy as np
@@ -6,14 +7,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from coursekit.chapters.sliding import (blank_segments, compose_line, digit_gain, dp_decode, ink_columns,
-                                        nms_decode, receptive_field, relative_change, translate,
-                                        window_targets)
+from coursekit.chapters.sliding import (
+    blank_segments,
+    compose_line,
+    digit_gain,
+    dp_decode,
+    ink_columns,
+    nms_decode,
+    receptive_field,
+    relative_change,
+    translate,
+    window_targets,
+)
 
 
 def _bar(width, height=6, size=8, value=1.0):
     image = np.zeros((height, size), dtype=np.float32)
-    image[1:-1, 2:2 + width] = value
+    image[1:-1, 2 : 2 + width] = value
     return image
 
 
@@ -28,8 +38,8 @@ def test_compose_line_places_trimmed_digits_with_gaps_and_overlaps():
     # widths 3, 2, 4; starts 3, 3 + 3 + 2 = 8, 8 + 2 - 1 = 9; width = 9 + 4 + 3 = 16
     assert canvas.shape == (6, 16) and canvas.dtype == np.float32
     assert np.allclose(centres, [4.0, 8.5, 10.5])
-    assert blank_segments(canvas) == [(3, 6), (8, 13)]            # the overlapping pair is one piece
-    assert canvas[2, 8] == 0.5 and canvas[2, 9] == 1.0              # overlap at column 9: the maximum wins
+    assert blank_segments(canvas) == [(3, 6), (8, 13)]  # the overlapping pair is one piece
+    assert canvas[2, 8] == 0.5 and canvas[2, 9] == 1.0  # overlap at column 9: the maximum wins
     with pytest.raises(ValueError):
         compose_line(images, [1])
 
@@ -97,6 +107,7 @@ def test_receptive_field_matches_gradients():
         for k, s, d in layers:
             h = F.conv2d(h, torch.ones(1, 1, 1, k, dtype=torch.float64), stride=(1, s), dilation=(1, d))
         h[0, 0, 0, h.shape[-1] // 2].backward()
+        assert x.grad is not None
         cols = np.flatnonzero(x.grad[0, 0, 0].numpy())
         assert receptive_field(layers)[-1] == cols.max() - cols.min() + 1
     assert receptive_field([(3, 1, 1), (3, 1, 2), (3, 1, 4)]) == [3, 7, 15]

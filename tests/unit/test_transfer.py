@@ -1,6 +1,9 @@
 """coursekit.chapters.transfer: the network's shapes, the training loop, frozen features, the saliency
 and occlusion maps against hand-computed cases, receptive fields, ranks, the contrastive loss
 and one-shot episodes."""
+
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -35,8 +38,9 @@ def test_train_steps_counts_steps_is_reproducible_and_learns():
     for _ in range(2):
         torch.manual_seed(0)
         net = transfer.small_convnet(outputs=2)
-        losses = transfer.train_steps(net, images, labels, 30, [{"params": net.parameters(), "lr": 1e-2}],
-                                      batch_size=16, seed=3)
+        losses = transfer.train_steps(
+            net, images, labels, 30, [{"params": net.parameters(), "lr": 1e-2}], batch_size=16, seed=3
+        )
         runs.append((losses, transfer.accuracy(net, images, labels)))
     assert len(runs[0][0]) == 30
     assert runs[0] == runs[1]
@@ -45,13 +49,12 @@ def test_train_steps_counts_steps_is_reproducible_and_learns():
 
 def test_train_steps_frozen_group_does_not_move():
     torch.manual_seed(0)
-    net = transfer.small_convnet(outputs=3)
+    net: Any = transfer.small_convnet(outputs=3)
     before = net[0].weight.detach().clone()
     for p in net[:7].parameters():
         p.requires_grad_(False)
     images = np.random.default_rng(1).random((12, 28, 28)).astype(np.float32)
-    transfer.train_steps(net, images, np.arange(12) % 3, 5, [{"params": net[7].parameters(), "lr": 0.1}],
-                         batch_size=4)
+    transfer.train_steps(net, images, np.arange(12) % 3, 5, [{"params": net[7].parameters(), "lr": 0.1}], batch_size=4)
     assert torch.equal(before, net[0].weight)
 
 
@@ -67,7 +70,7 @@ def test_fit_linear_separates_separable_features():
 
 def test_saliency_of_a_linear_model_is_its_weights():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(4 * 4, 3))
+    model: Any = nn.Sequential(nn.Flatten(), nn.Linear(4 * 4, 3))
     image = np.random.default_rng(0).random((4, 4)).astype(np.float32)
     sal = transfer.saliency_map(model, image, target=2)
     assert sal.shape == (4, 4)
@@ -77,7 +80,7 @@ def test_saliency_of_a_linear_model_is_its_weights():
 def test_occlusion_map_by_hand():
     image = np.arange(16, dtype=np.float64).reshape(4, 4)
 
-    def score(batch):          # the sum of the pixels: occluding removes the square's sum
+    def score(batch):  # the sum of the pixels: occluding removes the square's sum
         return batch.reshape(len(batch), -1).sum(1)
 
     occ = transfer.occlusion_map(score, image, size=2, stride=2)
@@ -96,12 +99,12 @@ def test_ranks_and_rank_correlation():
     np.testing.assert_array_equal(transfer.ranks(np.array([3.0, 1.0, 2.0])), [2, 0, 1])
     np.testing.assert_array_equal(transfer.ranks(np.array([0.0, 5.0, 0.0, 1.0])), [0.5, 3, 0.5, 2])
     a = np.array([1.0, 2.0, 3.0, 4.0])
-    assert transfer.rank_correlation(a, a ** 3) == pytest.approx(1.0)
+    assert transfer.rank_correlation(a, a**3) == pytest.approx(1.0)
     assert transfer.rank_correlation(a, -a) == pytest.approx(-1.0)
     # against the textbook formula 1 - 6 sum d^2 / (n (n^2 - 1)) when there are no ties
     x, y = np.array([1.0, 5.0, 2.0, 8.0, 3.0]), np.array([2.0, 1.0, 4.0, 9.0, 7.0])
     d = transfer.ranks(x) - transfer.ranks(y)
-    assert transfer.rank_correlation(x, y) == pytest.approx(1 - 6 * (d ** 2).sum() / (5 * 24))
+    assert transfer.rank_correlation(x, y) == pytest.approx(1 - 6 * (d**2).sum() / (5 * 24))
 
 
 def test_receptive_field_of_the_chapter_network_matches_autograd():
@@ -111,6 +114,7 @@ def test_receptive_field_of_the_chapter_network_matches_autograd():
     x = torch.rand(1, 1, 28, 28, requires_grad=True)
     i, j = 6, 9
     net[:5](x)[0, 0, i, j].backward()
+    assert x.grad is not None
     rows, cols = np.nonzero(x.grad[0, 0].numpy())
     # the gradient is zero outside the window (inside, max-pooling picks one pixel of four)
     assert rows.min() >= start + i * jump and rows.max() <= start + i * jump + size - 1
@@ -134,7 +138,7 @@ def test_contrastive_loss_by_hand():
     assert float(transfer.contrastive_loss(z1, z2, same, margin=1.0)) == pytest.approx((25 + 0.25 + 0) / 3)
     z = torch.randn(4, 3, requires_grad=True)
     transfer.contrastive_loss(z, z.detach() + 1, torch.ones(4)).backward()
-    assert torch.isfinite(z.grad).all()
+    assert z.grad is not None and torch.isfinite(z.grad).all()
 
 
 def test_one_shot_hits_perfect_and_chance():
@@ -142,7 +146,7 @@ def test_one_shot_hits_perfect_and_chance():
     separated = np.eye(5)[labels] * 10 + np.random.default_rng(0).normal(size=(50, 5)) * 0.01
     queries, rate = transfer.one_shot_hits(separated, labels, classes=[1, 3, 4], galleries=4)
     assert sorted(labels[queries]) == [1] * 10 + [3] * 10 + [4] * 10 and np.all(rate == 1)
-    many = np.repeat(np.arange(5), 100)       # embeddings that ignore the class: chance, 1/4
+    many = np.repeat(np.arange(5), 100)  # embeddings that ignore the class: chance, 1/4
     noise = np.random.default_rng(1).normal(size=(500, 5))
     _, rate = transfer.one_shot_hits(noise, many, classes=[0, 1, 2, 3], galleries=10, seed=1)
     assert rate.shape == (400,) and 0.2 < rate.mean() < 0.3
@@ -164,15 +168,15 @@ def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_values():
     lo_s, hi_s = transfer.bootstrap_interval(small)
     lo_l, hi_l = transfer.bootstrap_interval(large)
     assert lo_s < small.mean() < hi_s and lo_l < large.mean() < hi_l
-    assert hi_l - lo_l < (hi_s - lo_s) / 5            # width ~ 1/sqrt(N): 10 times narrower
+    assert hi_l - lo_l < (hi_s - lo_s) / 5  # width ~ 1/sqrt(N): 10 times narrower
     assert transfer.bootstrap_interval(np.full(20, 0.7)) == pytest.approx((0.7, 0.7))
 
 
 def test_top_images_takes_one_position_per_image():
     maps = np.zeros((4, 3, 3))
-    maps[0, 0, 0], maps[0, 2, 2] = 9.0, 8.0      # image 0 holds the two largest values
+    maps[0, 0, 0], maps[0, 2, 2] = 9.0, 8.0  # image 0 holds the two largest values
     maps[1, 1, 2] = 5.0
     maps[2, 2, 0] = 7.0
     maps[3, 0, 1] = 1.0
     assert transfer.top_images(maps, 3) == [(0, 0, 0), (2, 2, 0), (1, 1, 2)]
-    assert transfer.top_units(maps, 2) == [(0, 0, 0), (0, 2, 2)]       # by position: both from image 0
+    assert transfer.top_units(maps, 2) == [(0, 0, 0), (0, 2, 2)]  # by position: both from image 0

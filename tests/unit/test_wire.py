@@ -1,4 +1,5 @@
 """The data-only protocol between a student's kernel and the trusted test process."""
+
 import json
 import socket
 import struct
@@ -7,14 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import wire
-from autograder.remote import Remote, TestNamespace, TrustedPeer
+from autograder.channel import wire
+from autograder.trusted.remote import Remote, TestNamespace, TrustedPeer
 
 
 def roundtrip(value):
     blobs: list[bytes] = []
-    refs = []
-    tree = wire.encode(value, blobs, lambda obj: refs.append(obj) or {"$cb": len(refs)})
+    refs: list[object] = []
+
+    def reference(obj: object) -> dict[str, int]:
+        refs.append(obj)
+        return {"$cb": len(refs)}
+
+    tree = wire.encode(value, blobs, reference)
     return wire.decode(json.loads(json.dumps(tree)), blobs, lambda t: ("ref", t)), refs
 
 
@@ -22,17 +28,27 @@ def test_data_travels_by_value_with_its_type():
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     t = torch.nn.Parameter(torch.ones(2, 2, dtype=torch.float64))
     t.grad = torch.full((2, 2), 3.0, dtype=torch.float64)
-    value = {"a": [1, 2.5, float("nan"), None, True, "s"], 3: (x, np.int64(7)), "t": t,
-             "size": torch.Size([1, 2]), "dt": torch.float16, "dev": torch.device("cpu"),
-             "b": b"\x00\x01", "c": 1 + 2j, "set": {1, 2}, "bf": torch.ones(2, dtype=torch.bfloat16),
-             "meta": torch.empty(3, 4, device="meta")}
+    value = {
+        "a": [1, 2.5, float("nan"), None, True, "s"],
+        3: (x, np.int64(7)),
+        "t": t,
+        "size": torch.Size([1, 2]),
+        "dt": torch.float16,
+        "dev": torch.device("cpu"),
+        "b": b"\x00\x01",
+        "c": 1 + 2j,
+        "set": {1, 2},
+        "bf": torch.ones(2, dtype=torch.bfloat16),
+        "meta": torch.empty(3, 4, device="meta"),
+    }
     got, refs = roundtrip(value)
     assert not refs
     assert got["a"][:2] == [1, 2.5] and np.isnan(got["a"][2]) and got["a"][3:] == [None, True, "s"]
     assert isinstance(got[3], tuple) and got[3][0].dtype == np.float32 and np.array_equal(got[3][0], x)
     assert got[3][1] == 7 and isinstance(got[3][1], np.int64)
     assert isinstance(got["t"], torch.nn.Parameter) and got["t"].dtype == torch.float64
-    assert torch.equal(got["t"].grad, t.grad)
+    sent, received = t.grad, got["t"].grad
+    assert sent is not None and received is not None and torch.equal(received, sent)
     assert got["size"] == torch.Size([1, 2]) and got["dt"] is torch.float16 and got["dev"].type == "cpu"
     assert got["b"] == b"\x00\x01" and got["c"] == 1 + 2j and got["set"] == {1, 2}
     assert got["bf"].dtype == torch.bfloat16 and got["meta"].device.type == "meta" and got["meta"].shape == (3, 4)
@@ -47,22 +63,25 @@ def test_objects_that_are_not_data_travel_as_references():
     assert refs[:2] == [obj, fn] and got[0][0] == "ref" and got[1][0] == "ref"
 
 
-@pytest.mark.parametrize("tree, blobs", [
-    ({"$nd": 0, "dtype": "object", "shape": [1]}, [b"x" * 8]),          # no object arrays
-    ({"$nd": 0, "dtype": "float64", "shape": [3]}, [b"x" * 16]),        # size does not match
-    ({"$nd": 5, "dtype": "float64", "shape": [1]}, [b"x" * 8]),         # no such blob
-    ({"$pickle": "gASVAAAA"}, []),                                      # unknown tag
-    ({"$f": "__import__('os')"}, []),                                   # not a float
-    ({"$tdt": "Tensor"}, []),                                           # not a dtype
-    ({"$ref": "1"}, []),                                                # bad reference
-])
+@pytest.mark.parametrize(
+    "tree, blobs",
+    [
+        ({"$nd": 0, "dtype": "object", "shape": [1]}, [b"x" * 8]),  # no object arrays
+        ({"$nd": 0, "dtype": "float64", "shape": [3]}, [b"x" * 16]),  # size does not match
+        ({"$nd": 5, "dtype": "float64", "shape": [1]}, [b"x" * 8]),  # no such blob
+        ({"$pickle": "gASVAAAA"}, []),  # unknown tag
+        ({"$f": "__import__('os')"}, []),  # not a float
+        ({"$tdt": "Tensor"}, []),  # not a dtype
+        ({"$ref": "1"}, []),  # bad reference
+    ],
+)
 def test_malformed_values_are_rejected(tree, blobs):
     with pytest.raises(wire.WireError):
         wire.decode(tree, blobs, lambda t: None)
 
 
 def test_nesting_and_frame_sizes_are_bounded():
-    deep = []
+    deep: list = []
     for _ in range(wire.MAX_DEPTH + 5):
         deep = [deep]
     with pytest.raises(wire.WireError):
@@ -83,6 +102,7 @@ def test_a_remote_object_decides_nothing_by_itself():
     assert not isinstance(fake, torch.nn.Module) and not isinstance(fake, np.ndarray)
     assert conv == conv and conv != fake and fake != 0
     from coursekit.checks import check_close
+
     with pytest.raises(AssertionError, match="Anything"):
         check_close(fake, [1.0], "corr1d(x, w)")
 
@@ -101,11 +121,11 @@ def test_the_test_namespace_forwards_only_the_students_names():
     with pytest.raises(KeyError):
         ns["len"]  # builtins and unknown names are never looked up in the kernel
     ns["_ref"] = 1
-    ns["M_X"] = np.ones(2)                 # a setup name outside a test cell: local only
+    ns["M_X"] = np.ones(2)  # a setup name outside a test cell: local only
     ns.mirror = True
-    ns["M_X"] = np.zeros(2)                # inside a test cell: restored in the kernel too
-    ns["np"] = np                          # modules are never sent
-    ns["corr1d"] = print                   # substitution: the kernel gets a callable proxy
+    ns["M_X"] = np.zeros(2)  # inside a test cell: restored in the kernel too
+    ns["np"] = np  # modules are never sent
+    ns["corr1d"] = print  # substitution: the kernel gets a callable proxy
     ops = [(op, name) for op, name, _ in asked]
     assert ops == [("get", "corr1d"), ("set", "M_X"), ("set", "corr1d")]
     assert "corr1d" not in dict(ns) and ns["_ref"] == 1

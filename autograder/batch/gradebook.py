@@ -9,6 +9,7 @@ gradebook then serves nbgrader's own tools (formgrader, ``nbgrader export``);
 URLs: ``sqlite:////abs/path/gradebook.db`` or
 ``postgresql://user:password@127.0.0.1:5432/dbname``.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,6 +17,8 @@ import sys
 from pathlib import Path
 
 from nbgrader.api import Gradebook
+
+from ..model import Assignment, SubmissionResult
 
 
 def normalise_url(db_url: str) -> str:
@@ -31,38 +34,40 @@ class GradebookWriter:
     The assignment's cells are mirrored as nbgrader's own ``generate_assignment`` would:
     a grade cell per graded part (``cell_type`` "code" for tests, "markdown" for a written
     answer) and a solution cell per cell a student writes in, so that nbgrader's formgrader
-    can show a submission (with :func:`autograder.batch.write_reconciled`'s
+    can show a submission (with :func:`autograder.batch.folder.write_reconciled`'s
     ``autograded/`` copy) and a person can grade its written answers."""
 
-    def __init__(self, db_url: str, assignment: str, notebook: str, source_nb):
+    def __init__(self, db_url: str, assignment: Assignment) -> None:
         if db_url.startswith("sqlite:///"):
-            Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        self.assignment, self.notebook = assignment, notebook
+            Path(db_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        self.assignment, self.notebook = assignment.name, assignment.source_path.stem
         ensure_alembic_on_path()
         self.gb = Gradebook(normalise_url(db_url))
-        self.gb.update_or_create_assignment(assignment)
-        self.gb.update_or_create_notebook(notebook, assignment)
-        self.graded, self.solutions = graded_cells(source_nb)
+        self.gb.update_or_create_assignment(self.assignment)
+        self.gb.update_or_create_notebook(self.notebook, self.assignment)
+        self.graded, self.solutions = graded_cells(assignment.source)
         for name, (points, cell_type) in self.graded.items():
-            self.gb.update_or_create_grade_cell(name, notebook, assignment, max_score=points, cell_type=cell_type)
+            self.gb.update_or_create_grade_cell(
+                name, self.notebook, self.assignment, max_score=points, cell_type=cell_type
+            )
         for name in self.solutions:
-            self.gb.update_or_create_solution_cell(name, notebook, assignment)
+            self.gb.update_or_create_solution_cell(name, self.notebook, self.assignment)
 
-    def record(self, student: str, result: dict) -> None:
+    def record(self, student: str, result: SubmissionResult) -> None:
         """Store ``result``: auto scores for tested parts, a written answer left to a person
         (``needs_manual_grade``, no auto score; a score a person already gave is kept)."""
         self.gb.update_or_create_student(student)
         self.gb.update_or_create_submission(self.assignment, student)
         submitted = self.gb.find_submission_notebook(self.notebook, self.assignment, student)
         self._complete(submitted)
-        review = bool(result.get("flags")) or result["status"] != "graded"
-        for part in result["parts"]:
-            grade = self.gb.find_grade(part["grade_id"], self.notebook, self.assignment, student)
-            if part.get("manual"):
+        review = bool(result.flags) or result.status != "graded"
+        for part in result.parts:
+            grade = self.gb.find_grade(part.grade_id, self.notebook, self.assignment, student)
+            if part.manual:
                 grade.auto_score = None
                 grade.needs_manual_grade = grade.manual_score is None
             else:
-                grade.auto_score = float(part["points"])
+                grade.auto_score = float(part.points)
                 grade.needs_manual_grade = review
         self.gb.db.commit()
 
@@ -80,10 +85,6 @@ class GradebookWriter:
                 self.gb.db.add(Comment(cell_id=cell.id, notebook=submitted))
         self.gb.db.flush()
 
-    def scores(self) -> dict[str, float]:
-        """Total score per student of this assignment, read back from the database."""
-        return {s.student.id: float(s.score) for s in self.gb.assignment_submissions(self.assignment)}
-
     def close(self) -> None:
         self.gb.close()
 
@@ -91,7 +92,7 @@ class GradebookWriter:
 def graded_cells(source_nb) -> tuple[dict[str, tuple[float, str]], list[str]]:
     """The source notebook's graded cells (grade_id -> (points, cell type)) and the grade_ids of
     its solution cells (code a student writes, and written answers)."""
-    from .parts import nbgrader_meta
+    from ..parts import nbgrader_meta
 
     graded, solutions = {}, []
     for cell in source_nb.cells:
@@ -105,8 +106,19 @@ def graded_cells(source_nb) -> tuple[dict[str, tuple[float, str]], list[str]]:
     return graded, solutions
 
 
-EXPORT_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-                  "raw_score", "late_submission_penalty", "score", "max_score"]
+EXPORT_COLUMNS = [
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+]
 TEXT_COLUMNS = {"assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email"}
 
 
@@ -125,17 +137,27 @@ def export_csv(db_url: str, to: Path) -> None:
         writer.writerow(EXPORT_COLUMNS)
         for assignment in gb.assignments:
             for student in gb.students:
-                row = {"assignment": assignment.name, "duedate": assignment.duedate, "student_id": student.id,
-                       "last_name": student.last_name, "first_name": student.first_name,
-                       "email": student.email, "max_score": assignment.max_score}
+                row = {
+                    "assignment": assignment.name,
+                    "duedate": assignment.duedate,
+                    "student_id": student.id,
+                    "last_name": student.last_name,
+                    "first_name": student.first_name,
+                    "email": student.email,
+                    "max_score": assignment.max_score,
+                }
                 try:
                     sub = gb.find_submission(assignment.name, student.id)
                 except MissingEntry:
                     row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0)
                 else:
                     penalty = sub.late_submission_penalty
-                    row.update(timestamp=sub.timestamp, raw_score=sub.score, late_submission_penalty=penalty,
-                               score=max(0.0, sub.score - (penalty or 0.0)))
+                    row.update(
+                        timestamp=sub.timestamp,
+                        raw_score=sub.score,
+                        late_submission_penalty=penalty,
+                        score=max(0.0, sub.score - (penalty or 0.0)),
+                    )
                 values = ["" if row[k] is None else str(row[k]) for k in EXPORT_COLUMNS]
                 writer.writerow([cell(v) if k in TEXT_COLUMNS else v for k, v in zip(EXPORT_COLUMNS, values)])
 
@@ -148,6 +170,6 @@ def ensure_alembic_on_path() -> None:
 
 
 def default_url() -> str:
-    from . import COURSE_ROOT
+    from .. import COURSE_ROOT
 
     return "sqlite:///" + str(COURSE_ROOT / "grading" / "gradebook.db")

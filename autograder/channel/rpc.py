@@ -1,4 +1,4 @@
-"""Requests and replies over one socket, in both directions (see :mod:`autograder.wire`).
+"""Requests and replies over one socket, in both directions (see :mod:`autograder.channel.wire`).
 
 Both ends of a grading run are a :class:`Peer`: the trusted test process asks the
 kernel to run a cell, call a student's function, read an attribute ...; while it
@@ -7,9 +7,10 @@ hidden test substituted for an earlier part). A peer waiting for its reply serve
 the requests that arrive meanwhile, so calls nest to any depth.
 
 Each side hands out references to its own objects that are not data: the kernel's
-are ``$ref`` (seen by the trusted side as :class:`autograder.remote.Remote`), the
+are ``$ref`` (seen by the trusted side as :class:`autograder.trusted.remote.Remote`), the
 trusted side's are ``$cb`` (seen by the kernel as a callable proxy).
 """
+
 from __future__ import annotations
 
 import select
@@ -18,7 +19,7 @@ import time
 
 from . import wire
 
-
+COURSE_OPERATION = "course_op"  # the request that runs one of coursekit.harness.OPERATIONS in the kernel
 MALFORMED = "$malformed"  # the key under which receive() reports values that are not data
 
 
@@ -44,9 +45,9 @@ class Peer:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.next_id = 1
-        self.objects: dict[int, object] = {}   # reference number -> this side's object
-        self.numbers: dict[int, int] = {}      # id(object) -> reference number
-        self.deadline: float | None = None     # time.monotonic() after which waiting raises Deadline
+        self.objects: dict[int, object] = {}  # reference number -> this side's object
+        self.numbers: dict[int, int] = {}  # id(object) -> reference number
+        self.deadline: float | None = None  # time.monotonic() after which waiting raises Deadline
 
     # ------------------------------------------------------------------ references
     def ref(self, obj) -> dict:
@@ -102,8 +103,12 @@ class Peer:
             header, got = self.receive()
             if "op" in header:
                 if MALFORMED in got:
-                    self.send({"re": header.get("id") if type(header.get("id")) is int else None,
-                               "err": ["WireError", got[MALFORMED]]})
+                    self.send(
+                        {
+                            "re": header.get("id") if type(header.get("id")) is int else None,
+                            "err": ["WireError", got[MALFORMED]],
+                        }
+                    )
                 else:
                     self.serve(header, got)
                 continue
@@ -122,7 +127,7 @@ class Peer:
         """Answer one request of the other side."""
         try:
             result = self.handle(str(header.get("op")), header, values)
-        except BaseException as err:  # noqa: BLE001 - every failure goes back as a reply
+        except BaseException as err:
             if isinstance(err, Deadline):
                 raise
             self.send({"re": header.get("id"), "err": describe(err)})
@@ -140,6 +145,6 @@ def describe(error: BaseException) -> list[str]:
     """[exception name, message] of ``error``, whatever its ``__str__`` does."""
     try:
         message = str(error)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - an exception whose str() raises is still described
         message = "(the exception's message could not be printed)"
     return [type(error).__name__, message[:4000]]

@@ -3,8 +3,8 @@
 It follows the *source* notebook cell by cell: the instructor's setup and test
 cells (hidden tests included) come from the source, and only the code of the
 solution cells comes from the submission (see :func:`plan`; tests run in the trusted
-process, the student's code in the sandboxed kernel, :mod:`autograder.execute`). So a student cannot edit or delete a
-test, cells a student added are not run, and cells moved out of order are graded
+process, the student's code in the sandboxed kernel, :mod:`autograder.trusted.runner`). So a
+student cannot edit or delete a test, cells a student added are not run, and cells moved out of order are graded
 in the source's order.
 
 Submissions get damaged on the way (editors and Colab round trips strip cell
@@ -18,6 +18,7 @@ source is found in the submission by, in turn:
 
 Every repair is reported in the notes.
 """
+
 from __future__ import annotations
 
 import ast
@@ -27,9 +28,9 @@ from dataclasses import dataclass
 
 import nbformat
 
-from .execute import Cell
-from .guard import scan
-from .parts import is_answer_cell, is_solution_cell, is_test_cell, nbgrader_meta
+from ..model import Cell
+from ..parts import is_answer_cell, is_solution_cell, is_test_cell, nbgrader_meta
+from .review import scan
 
 _SOLUTION_BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION.*?### END SOLUTION[^\n]*\n?", re.S | re.M)
 MIN_CONTENT_SCORE = 0.5
@@ -96,8 +97,11 @@ def _match(source_nb, submission_nb) -> tuple[dict[str, int], list[str]]:
         if gid in found:
             continue
         anchors = anchor_lines(src.source)
-        scored = [(_content_score(anchors, c.get("source", "")), -abs(k - pos), k)
-                  for k, c in enumerate(cells) if k not in used and not is_test_cell(c)]
+        scored = [
+            (_content_score(anchors, c.get("source", "")), -abs(k - pos), k)
+            for k, c in enumerate(cells)
+            if k not in used and not is_test_cell(c)
+        ]
         scored = [s for s in scored if s[0] >= MIN_CONTENT_SCORE]
         if scored:
             k = max(scored)[2]
@@ -120,12 +124,19 @@ def reconcile(release_nb, source_nb, submission_nb) -> nbformat.NotebookNode:
         gid = nbgrader_meta(cell).get("grade_id")
         if (is_solution_cell(cell) or is_answer_cell(cell)) and gid in found:
             cell["source"] = submission_nb.cells[found[gid]].get("source", "")
-    known = {c.get("source", "").strip() for c in release_nb.cells} | \
-            {c.get("source", "").strip() for c in source_nb.cells}
+    known = {c.get("source", "").strip() for c in release_nb.cells} | {
+        c.get("source", "").strip() for c in source_nb.cells
+    }
     used = set(found.values())
-    added = [copy.deepcopy(c) for k, c in enumerate(submission_nb.cells)
-             if k not in used and c.get("source", "").strip() and c.get("source", "").strip() not in known
-             and not is_test_cell(c) and not nbgrader_meta(c).get("grade_id")]
+    added = [
+        copy.deepcopy(c)
+        for k, c in enumerate(submission_nb.cells)
+        if k not in used
+        and c.get("source", "").strip()
+        and c.get("source", "").strip() not in known
+        and not is_test_cell(c)
+        and not nbgrader_meta(c).get("grade_id")
+    ]
     if added:
         nb.cells.append(nbformat.v4.new_markdown_cell("## Cells you added (kept here, not graded)"))
         for cell in added:
@@ -182,7 +193,7 @@ def plan(source_nb, submission_nb) -> Plan:
     noted. ``student_names`` are the names the source's solution cells define (the test
     cells find them in the student's kernel); ``shared_names`` those of its setup cells.
     Review flags are the known-cheat patterns found in the student's code
-    (:func:`autograder.guard.scan`): a flag for a person to look at, never a defence.
+    (:func:`autograder.trusted.review.scan`): a flag for a person to look at, never a defence.
     """
     student, notes = match_solution_cells(source_nb, submission_nb)
     flags = [f"cell '{gid}' {flag}" for gid, code in student.items() for flag in scan(code)]
@@ -206,6 +217,12 @@ def plan(source_nb, submission_nb) -> Plan:
         else:
             shared_names |= bound_names(cell.source)
             cells.append(Cell(i, "setup", cell.source, gid))
-    return Plan(cells, notes, flags, student_names - shared_names, shared_names,
-                {c.grade_id: c.source for c in cells if c.kind == "solution" and c.grade_id},
-                [c.source for c in cells if c.kind == "setup"])
+    return Plan(
+        cells,
+        notes,
+        flags,
+        student_names - shared_names,
+        shared_names,
+        {c.grade_id: c.source for c in cells if c.kind == "solution" and c.grade_id},
+        [c.source for c in cells if c.kind == "setup"],
+    )

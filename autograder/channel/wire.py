@@ -12,35 +12,63 @@ dtypes, torch tensors (with their gradient), dtypes, devices and sizes, and the
 two kinds of references that each side hands out for objects that are not data:
 
 - ``{"$ref": n}``: an object that lives in the kernel (a student's module, function,
-  iterator ...); the trusted side sees it as a :class:`autograder.remote.Remote`;
+  iterator ...); the trusted side sees it as a :class:`autograder.trusted.remote.Remote`;
 - ``{"$cb": n}``: an object that lives in the trusted process (a reference function
   that a hidden test substitutes for an earlier part); the kernel can only call it.
 
 Every size is bounded (:data:`MAX_FRAME`, :data:`MAX_DEPTH`, :data:`MAX_ITEMS`), and a
 malformed frame raises :class:`WireError`. A frame whose framing is broken leaves the
 channel unusable (the kernel is then treated as dead); a frame read whole whose values are
-not data costs only the request it answers (:mod:`autograder.rpc`), which the trusted side
+not data costs only the request it answers (:mod:`autograder.channel.rpc`), which the trusted side
 treats like any wrong answer from the student's kernel.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import socket
 import struct
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-MAX_FRAME = 1 << 30        # bytes in one message (header and blobs)
-MAX_DEPTH = 64             # nesting of lists, tuples and dicts
-MAX_ITEMS = 5_000_000      # scalars and containers in one value tree
+MAX_FRAME = 1 << 30  # bytes in one message (header and blobs)
+MAX_DEPTH = 64  # nesting of lists, tuples and dicts
+MAX_ITEMS = 5_000_000  # scalars and containers in one value tree
 _LEN = struct.Struct("<Q")
 
-NUMERIC_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                  "float16", "float32", "float64", "complex64", "complex128"}
-TORCH_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "float16", "bfloat16",
-                "float32", "float64", "complex64", "complex128"}
+NUMERIC_DTYPES = {
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+}
+TORCH_DTYPES = {
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+}
 
 
 class WireError(Exception):
@@ -48,6 +76,7 @@ class WireError(Exception):
 
 
 # --------------------------------------------------------------------------- framing
+
 
 def send_frame(sock: socket.socket, header: dict, blobs: list[bytes]) -> None:
     head = json.dumps(header, allow_nan=True, separators=(",", ":")).encode()
@@ -95,8 +124,10 @@ def recv_frame(sock: socket.socket) -> tuple[dict, list[bytes]]:
 
 # --------------------------------------------------------------------------- values
 
+
 def _torch():
     import sys
+
     return sys.modules.get("torch")
 
 
@@ -122,8 +153,6 @@ class _Encoder:
             return value
         if type(value) is float:
             return value if math.isfinite(value) else {"$f": repr(value)}
-        if isinstance(value, bool):
-            return bool(value)
         if type(value) is complex:
             return {"$c": [value.real, value.imag]}
         if isinstance(value, (bytes, bytearray)):
@@ -151,8 +180,13 @@ class _Encoder:
         if isinstance(value, float) and type(value).__module__ == "builtins":
             return self.run(float(value), depth)
         if isinstance(value, slice):
-            return {"$sl": [self.run(value.start, depth + 1), self.run(value.stop, depth + 1),
-                            self.run(value.step, depth + 1)]}
+            return {
+                "$sl": [
+                    self.run(value.start, depth + 1),
+                    self.run(value.stop, depth + 1),
+                    self.run(value.step, depth + 1),
+                ]
+            }
         if value is Ellipsis:
             return {"$el": 0}
         return self.ref(value)
@@ -167,7 +201,7 @@ class _Encoder:
             return {"$set": items}
         return items
 
-    def array(self, arr: np.ndarray, tag: str):
+    def array(self, arr: np.ndarray, tag: str) -> dict[str, Any]:
         self.blobs.append(arr.tobytes(order="C"))
         return {tag: len(self.blobs) - 1, "dtype": arr.dtype.name, "shape": list(arr.shape)}
 
@@ -178,7 +212,7 @@ class _Encoder:
             raise WireError(f"tensor of dtype {dtype}")
         data = t.detach()
         if data.device.type == "meta":
-            out = {"$meta": list(data.shape), "tdtype": dtype}
+            out: dict[str, Any] = {"$meta": list(data.shape), "tdtype": dtype}
         else:
             data = data.cpu()
             if dtype == "bfloat16":
@@ -268,6 +302,8 @@ class _Decoder:
             return torch.device(tree[tag])
         if tag == "$size":
             torch = _torch()
+            if torch is None:
+                raise WireError("a torch.Size, but torch is not loaded here")
             return torch.Size([int(v) for v in self.seq(tree[tag])])
         if tag == "$sl":
             return slice(*(self.run(v, depth + 1) for v in self.seq(tree[tag])))
@@ -292,8 +328,12 @@ class _Decoder:
 
     def array(self, tree) -> np.ndarray:
         dtype, shape = tree.get("dtype"), tree.get("shape")
-        if dtype not in NUMERIC_DTYPES or not isinstance(shape, list) \
-                or not all(isinstance(s, int) and s >= 0 for s in shape) or len(shape) > 32:
+        if (
+            dtype not in NUMERIC_DTYPES
+            or not isinstance(shape, list)
+            or not all(isinstance(s, int) and s >= 0 for s in shape)
+            or len(shape) > 32
+        ):
             raise WireError("bad array header")
         data = self.blob(next(iter(tree.values())))
         dt = np.dtype(dtype)
@@ -325,6 +365,7 @@ class _Decoder:
 
 
 # --------------------------------------------------------------------------- messages
+
 
 def send_message(sock: socket.socket, message: dict, values: dict, ref: Callable[[object], dict]) -> None:
     """Send ``message`` (JSON-ready fields) with ``values`` (encoded under ``"v"``)."""

@@ -1,6 +1,6 @@
 """The zygote: one process per batch that forks a fresh kernel for each submission.
 
-    python -m autograder.zygote --listen-fd N --preload numpy,torch [--isolate]
+    python -m autograder.kernel.zygote --listen-fd N --preload numpy,torch [--isolate]
 
 It imports the notebook's setup modules once (numpy, torch, IPython: seconds of CPU
 that a fresh interpreter would spend again for every student), then waits on a
@@ -8,7 +8,7 @@ listening Unix socket. Each connection is one submission: the zygote forks, and 
 child builds the submission's own sandbox before any student code exists:
 
 - with ``--isolate`` (the zygote itself runs inside bubblewrap, see
-  :mod:`autograder.sandbox`): new user, mount, PID, network, IPC and UTS namespaces;
+  :mod:`autograder.trusted.sandbox`): new user, mount, PID, network, IPC and UTS namespaces;
   a size-limited tmpfs that holds the scratch folder, ``/tmp`` and ``/dev/shm`` (see
   :func:`isolate`), mounted over the sandbox's read-only ``/tmp`` and ``/dev``; an empty,
   read-only ``/proc`` (no other process is visible) and ``/dev/pts`` (no terminal that
@@ -21,8 +21,9 @@ child builds the submission's own sandbox before any student code exists:
 The init process first writes one byte on the connection (the grader reads its PID
 from the socket's credentials, to interrupt or kill the kernel) and waits for one byte
 back (by then the grader has put it into a process-count cgroup where it can), then
-forks the kernel, which serves the connection (:func:`autograder.kernel.serve`).
+forks the kernel, which serves the connection (:func:`autograder.kernel.server.serve`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,9 @@ import signal
 import socket
 import sys
 import traceback
+from collections.abc import Sequence
+
+from ..defaults import MEMORY_LIMIT, SCRATCH_BYTES
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -60,8 +64,16 @@ def _check(ret: int, what: str) -> None:
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    _check(_libc().mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
-                         data.encode() if data else None), f"mount {target}")
+    _check(
+        _libc().mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
 
 
 class _CapHeader(ctypes.Structure):
@@ -87,7 +99,7 @@ def drop_privileges() -> None:
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def isolate(scratch_bytes: int, keep: list[str] = ()) -> None:
+def isolate(scratch_bytes: int, keep: Sequence[str] = ()) -> None:
     """Give this (single-threaded, just forked) process its own namespaces and private, bounded
     temporary storage. Children it forks next are in the new PID namespace.
 
@@ -95,7 +107,7 @@ def isolate(scratch_bytes: int, keep: list[str] = ()) -> None:
     (the scratch folder is ``/tmp/work``). The paths of ``keep`` that lie under ``/tmp`` (a course
     cloned there: its virtual environment and packages) are bound back, read-only, into the new
     ``/tmp``; the rest of the zygote's ``/tmp`` is out of reach. Everything else the process
-    sees is read-only (:func:`autograder.sandbox.bwrap_command`); ``/proc`` and ``/dev/pts``
+    sees is read-only (:func:`autograder.trusted.sandbox.bwrap_command`); ``/proc`` and ``/dev/pts``
     become empty read-only folders."""
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
@@ -129,6 +141,7 @@ def isolate(scratch_bytes: int, keep: list[str] = ()) -> None:
 
 def _relay(child: int) -> int:
     """Pass SIGINT on to ``child``; reap everything; return ``child``'s exit code."""
+
     def forward(signum, frame):
         try:
             os.kill(child, signal.SIGINT)
@@ -160,7 +173,7 @@ def _forked(body) -> int:
 
 
 def _kernel(conn: socket.socket, spec: dict, isolated: bool) -> int:
-    from . import kernel
+    from . import server
 
     workdir = SCRATCH if isolated else spec["workdir"]
     os.makedirs(workdir, exist_ok=True)
@@ -174,11 +187,17 @@ def _kernel(conn: socket.socket, spec: dict, isolated: bool) -> int:
     os.closerange(keep + 1, 1 << 16)
     os.chdir(workdir)
     temp = "/tmp" if isolated else workdir
-    os.environ.update(HOME=workdir, TMPDIR=temp, MPLCONFIGDIR=os.path.join(workdir, ".mpl"),
-                      IPYTHONDIR=os.path.join(workdir, ".ipython"), MPLBACKEND="Agg")
+    os.environ.update(
+        HOME=workdir,
+        TMPDIR=temp,
+        MPLCONFIGDIR=os.path.join(workdir, ".mpl"),
+        IPYTHONDIR=os.path.join(workdir, ".ipython"),
+        MPLBACKEND="Agg",
+    )
     import tempfile
+
     tempfile.tempdir = None
-    memory = int(spec.get("memory", 4 << 30))
+    memory = int(spec.get("memory", MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if spec.get("nproc"):
@@ -186,7 +205,7 @@ def _kernel(conn: socket.socket, spec: dict, isolated: bool) -> int:
     if isolated:
         drop_privileges()
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    return kernel.serve(conn, spec.get("threads"))
+    return server.serve(conn, spec.get("threads"))
 
 
 def _submission(conn: socket.socket, listener: socket.socket, isolated: bool) -> int:
@@ -203,7 +222,7 @@ def _submission(conn: socket.socket, listener: socket.socket, isolated: bool) ->
         raw += chunk
     spec = json.loads(raw)
     if isolated:
-        isolate(int(spec.get("scratch", 512 << 20)), [str(p) for p in spec.get("keep", [])])
+        isolate(int(spec.get("scratch", SCRATCH_BYTES)), [str(p) for p in spec.get("keep", [])])
 
     def init() -> int:
         os.setpgid(0, 0)  # the kernel and what it starts share this group (killed together)
@@ -224,14 +243,15 @@ def main(argv=None) -> int:
     parser.add_argument("--preload", default="")
     parser.add_argument("--isolate", action="store_true")
     args = parser.parse_args(argv)
-    for name in ["IPython.core.interactiveshell", "autograder.kernel", "coursekit.harness"] + \
-            [m for m in args.preload.split(",") if m]:
+    for name in ["IPython.core.interactiveshell", "autograder.kernel.server", "coursekit.harness"] + [
+        m for m in args.preload.split(",") if m
+    ]:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module the kernel cannot import fails there, visibly
             pass
     # The preloaded modules' objects live as long as every kernel: out of the collector's sight,
-    # so that the collection after each cell (autograder.kernel) scans only the student's objects
+    # so that the collection after each cell (autograder.kernel.server) scans only the student's objects
     # (100 ms less per cell with torch loaded), and forked kernels share their pages.
     gc.collect()
     gc.freeze()
@@ -246,16 +266,7 @@ def main(argv=None) -> int:
             continue
         except OSError:
             return 0
-        pid = os.fork()
-        if pid == 0:
-            code = EXIT_SETUP_FAILED
-            try:
-                code = _submission(conn, listener, args.isolate)
-            except BaseException:  # noqa: BLE001
-                traceback.print_exc()
-            finally:
-                sys.stderr.flush()
-                os._exit(code)
+        _forked(lambda: _submission(conn, listener, args.isolate))  # noqa: B023 - runs in the child, at once
         conn.close()
 
 

@@ -11,6 +11,7 @@ named in the report, costs its student the submission, and the batch goes on.
 A student id is the entry's name (a file's name without its extension): it must match
 :data:`STUDENT_ID`. An entry whose name does not is not graded at all (:class:`Rejected`).
 """
+
 from __future__ import annotations
 
 import errno
@@ -20,7 +21,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MAX_BYTES = 20 << 20
+from ..defaults import MAX_BYTES
+
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
 SKIPPED = (".ipynb_checkpoints", "__MACOSX")
 
@@ -34,7 +36,7 @@ class Submission:
     """One student's entry: the notebook chosen (``rel``, inside ``root``), or None, and notes."""
 
     student: str
-    path: Path | None                  # root / rel, for the report; never opened by that name
+    path: Path | None  # root / rel, for the report; never opened by that name
     notes: tuple[str, ...] = ()
     root: Path | None = None
     rel: str | None = None
@@ -56,9 +58,14 @@ class Rejected:
 
 def kind(mode: int) -> str:
     """What a non-regular file is, in words."""
-    for test, words in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
-                        (stat.S_ISDIR, "a folder")):
+    for test, words in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISDIR, "a folder"),
+    ):
         if test(mode):
             return words
     return "not a regular file"
@@ -82,7 +89,7 @@ def read_submission(root: Path, rel: str | Path, max_bytes: int = MAX_BYTES) -> 
     try:
         dirfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as err:
-        raise Unreadable(f"could not be read ({os.strerror(err.errno)})") from None
+        raise Unreadable(f"could not be read ({os.strerror(err.errno or 0)})") from None
     try:
         for name in parts[:-1]:
             fd = os.open(name, flags | os.O_DIRECTORY, dir_fd=dirfd)
@@ -104,7 +111,7 @@ def read_submission(root: Path, rel: str | Path, max_bytes: int = MAX_BYTES) -> 
     except OSError as err:
         if err.errno in (errno.ELOOP, errno.ENOTDIR):
             raise Unreadable("has a symbolic link in its path: not followed") from None
-        raise Unreadable(f"could not be read ({os.strerror(err.errno)})") from None
+        raise Unreadable(f"could not be read ({os.strerror(err.errno or 0)})") from None
     finally:
         os.close(dirfd)
     if size > max_bytes:
@@ -124,7 +131,7 @@ def _walk(root: Path, rel: str, entry: _Entry) -> None:
         with os.scandir(root / rel) as it:
             items = sorted(it, key=lambda e: e.name)
     except OSError as err:
-        entry.notes.append(f"{rel}/ could not be read ({os.strerror(err.errno)})")
+        entry.notes.append(f"{rel}/ could not be read ({os.strerror(err.errno or 0)})")
         return
     for item in items:
         if item.name.startswith(".") or item.name in SKIPPED:
@@ -142,8 +149,9 @@ def _walk(root: Path, rel: str, entry: _Entry) -> None:
                 entry.notes.append(f"{path} is {kind(st.st_mode)}, not a regular file: not read")
 
 
-def find_submissions(folder: Path, notebook_name: str,
-                     max_bytes: int = MAX_BYTES) -> tuple[list[Submission], list[Rejected]]:
+def find_submissions(
+    folder: Path, notebook_name: str, max_bytes: int = MAX_BYTES
+) -> tuple[list[Submission], list[Rejected]]:
     """One :class:`Submission` per student in ``folder``, and the entries not graded at all.
 
     When a student handed in twice (``alice.ipynb`` and ``alice/``, or two notebooks in a
@@ -159,8 +167,13 @@ def find_submissions(folder: Path, notebook_name: str,
         st = item.stat(follow_symlinks=False)
         student = item.name if stat.S_ISDIR(st.st_mode) else Path(item.name).stem
         if not STUDENT_ID.fullmatch(student):
-            rejected.append(Rejected(item.name, "not a valid student id (letters, digits and . _ @ + -, "
-                                                "starting with a letter or digit): not graded"))
+            rejected.append(
+                Rejected(
+                    item.name,
+                    "not a valid student id (letters, digits and . _ @ + -, "
+                    "starting with a letter or digit): not graded",
+                )
+            )
             continue
         entry = entries.setdefault(student, _Entry())
         if stat.S_ISDIR(st.st_mode):
@@ -171,13 +184,17 @@ def find_submissions(folder: Path, notebook_name: str,
             entry.notes.append(f"{item.name} is a symbolic link: not followed")
         else:
             entry.notes.append(f"{item.name} is {kind(st.st_mode)}, not a regular file: not read")
-    return [_choose(folder, student, entry, notebook_name, max_bytes)
-            for student, entry in sorted(entries.items())], rejected
+    return [
+        _choose(folder, student, entry, notebook_name, max_bytes) for student, entry in sorted(entries.items())
+    ], rejected
 
 
 def _choose(folder: Path, student: str, entry: _Entry, notebook_name: str, max_bytes: int) -> Submission:
-    ranked = sorted(entry.candidates, key=lambda c: (c[0].endswith(".ipynb"), c[1].st_mtime,
-                                                     Path(c[0]).name == notebook_name, c[0]), reverse=True)
+    ranked = sorted(
+        entry.candidates,
+        key=lambda c: (c[0].endswith(".ipynb"), c[1].st_mtime, Path(c[0]).name == notebook_name, c[0]),
+        reverse=True,
+    )
     notes = list(entry.notes)
     for i, (rel, _) in enumerate(ranked):
         try:
@@ -185,13 +202,6 @@ def _choose(folder: Path, student: str, entry: _Entry, notebook_name: str, max_b
         except Unreadable as err:
             notes.append(f"{rel} {err}")
             continue
-        notes += [f"duplicate submission: graded {rel}, ignored {other}" for other, _ in ranked[i + 1:]]
+        notes += [f"duplicate submission: graded {rel}, ignored {other}" for other, _ in ranked[i + 1 :]]
         return Submission(student, folder / rel, tuple(notes), folder, rel, max_bytes)
     return Submission(student, None, tuple(notes))
-
-
-def fingerprint(data: bytes | None) -> str:
-    """SHA-256 of a submission's bytes ('' when there is none): a re-run regrades changed files only."""
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest() if data is not None else ""

@@ -1,10 +1,10 @@
 """The student's kernel: runs the student's cells and answers requests with data.
 
-It is started by :mod:`autograder.zygote` inside the sandbox and receives, one at a
+It is started by :mod:`autograder.kernel.zygote` inside the sandbox and receives, one at a
 time, the setup cells and the student's solution cells of one submission, never a
-test cell. Between cells the trusted test process (:mod:`autograder.remote`) asks it
+test cell. Between cells the trusted test process (:mod:`autograder.trusted.remote`) asks it
 to call a student's function, read an attribute, iterate, build a module from a data
-spec, run a forward/backward pass ...; every answer is data (:mod:`autograder.wire`)
+spec, run a forward/backward pass ...; every answer is data (:mod:`autograder.channel.wire`)
 or a reference to an object that stays here. Whatever student code does to this
 process, it can only change those answers.
 
@@ -12,21 +12,27 @@ A SIGINT (the grader's time limit, passed on by the sandbox's init process) rais
 KeyboardInterrupt in the student code that is running; between requests it is
 ignored.
 """
+
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 
-from . import rpc
+from ..channel import rpc
+from ..channel.tail import Tail
+from ..defaults import THREAD_VARIABLES
 
-OUTPUT_TAIL = 20_000
 CHAPTERS = "coursekit.chapters"
-CHAPTERS_MESSAGE = ("coursekit.chapters cannot be imported while grading: it holds the chapters' own "
-                    "implementations of what the homework asks you to write. Write this part yourself "
-                    "(the chapter explains how; the grader runs your code without that package).")
+CHAPTERS_MESSAGE = (
+    "coursekit.chapters cannot be imported while grading: it holds the chapters' own "
+    "implementations of what the homework asks you to write. Write this part yourself "
+    "(the chapter explains how; the grader runs your code without that package)."
+)
 
 
 class _NoChapters:
@@ -47,32 +53,6 @@ def hide_chapters() -> None:
     if "coursekit" in sys.modules:
         vars(sys.modules["coursekit"]).pop("chapters", None)
     sys.meta_path.insert(0, _NoChapters())
-
-
-class _Tail:
-    """A write-only text stream that keeps the last :data:`OUTPUT_TAIL` characters."""
-
-    def __init__(self):
-        self.chunks: list[str] = []
-        self.size = 0
-
-    def write(self, text) -> int:
-        text = str(text)
-        self.chunks.append(text)
-        self.size += len(text)
-        if self.size > 2 * OUTPUT_TAIL:
-            joined = "".join(self.chunks)[-OUTPUT_TAIL:]
-            self.chunks, self.size = [joined], len(joined)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
-
-    def text(self) -> str:
-        return "".join(self.chunks)[-OUTPUT_TAIL:]
 
 
 class Callback:
@@ -98,7 +78,7 @@ def _exception(err: rpc.RemoteError) -> BaseException:
     if isinstance(cls, type) and issubclass(cls, Exception):
         try:
             return cls(err.evalue)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a class that cannot be built from a message falls back
             pass
     return RuntimeError(f"{err.ename}: {err.evalue}")
 
@@ -143,40 +123,43 @@ class KernelPeer(rpc.Peer):
             return self.run_cell(str(values["source"]))
         if op == "ping":
             return True
-        if op == "course_op":
+        if op == rpc.COURSE_OPERATION:
             return self.student(course_op, str(header["name"]), values.get("args", []), values.get("kwargs", {}))
         return self.student(ACTIONS[op], header, values)
 
-    def student(self, func, *args):
-        """Run ``func(*args)`` with interrupts on and the student's prints kept out of the channel."""
-        saved = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = _Tail()
-        self.in_student_code = True
-        try:
-            return func(self, *args) if func is not course_op else func(*args)
-        finally:
-            self.in_student_code = False
-            sys.stdout, sys.stderr = saved
-
-    def run_cell(self, source: str) -> dict:
-        out = _Tail()
+    @contextlib.contextmanager
+    def in_student(self, out: Tail) -> Iterator[None]:
+        """Student code runs in here: interrupts on, its prints into ``out`` (never the channel)."""
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = out
         self.in_student_code = True
         try:
-            result = self.shell.run_cell(source, store_history=False)
-            error = result.error_before_exec or result.error_in_exec
-        except BaseException as err:  # noqa: BLE001 - e.g. an interrupt outside the cell's own code
-            error = err
+            yield
         finally:
             self.in_student_code = False
             sys.stdout, sys.stderr = saved
+
+    def student(self, func, *args):
+        """Run ``func(*args)`` with interrupts on and the student's prints kept out of the channel."""
+        with self.in_student(Tail()):
+            return func(self, *args) if func is not course_op else func(*args)
+
+    def run_cell(self, source: str) -> dict:
+        out = Tail()
+        error: BaseException | None
+        try:
+            with self.in_student(out):
+                result = self.shell.run_cell(source, store_history=False)
+                error = result.error_before_exec or result.error_in_exec
+        except BaseException as err:  # noqa: BLE001 - e.g. an interrupt outside the cell's own code
+            error = err
         described = None if error is None else rpc.describe(error)
         # A failed cell's traceback keeps its frames (and e.g. a memory bomb's data) alive: drop it.
         error = result = self.shell.last_execution_result = None
         self.shell.InteractiveTB.tb = None
         sys.last_type = sys.last_value = sys.last_traceback = None
         import gc
+
         gc.collect()
         return {"stdout": out.text(), "error": described, "exit": bool(self.shell.exit_now)}
 
@@ -235,9 +218,10 @@ def course_op(name: str, args, kwargs):
     """One of the course's own protocol operations (:mod:`coursekit.harness`), run here."""
     from coursekit import harness
 
-    if name not in harness.KERNEL_OPERATIONS:
+    operation = harness.OPERATIONS.get(name)
+    if operation is None:
         raise ValueError(f"unknown course operation {name!r}")
-    return getattr(harness, name)(*args, **kwargs)
+    return operation(*args, **kwargs)
 
 
 def serve(sock: socket.socket, threads: int | None = None) -> int:
@@ -246,7 +230,7 @@ def serve(sock: socket.socket, threads: int | None = None) -> int:
     from traitlets.config import Config
 
     if threads:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        for var in THREAD_VARIABLES:
             os.environ[var] = str(threads)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
@@ -254,7 +238,7 @@ def serve(sock: socket.socket, threads: int | None = None) -> int:
     config = Config()
     config.HistoryManager.enabled = False
     shell = InteractiveShell.instance(config=config)
-    shell.ask_exit = lambda: setattr(shell, "exit_now", True)  # exit() ends the kernel, as in Jupyter
+    shell.ask_exit = lambda: setattr(shell, "exit_now", True)  # type: ignore[attr-defined]  # exit() ends the kernel, as in Jupyter
     peer = KernelPeer(sock, shell)
 
     def interrupt(signum, frame):  # only student code is interrupted

@@ -6,7 +6,7 @@ the answers with references. Here they run unchanged in a namespace
 (:class:`TestNamespace`) where every name that the reference solution's cells define
 is looked up in the student's kernel: a function or a module arrives as a
 :class:`Remote`, and calling it, reading its attributes, indexing or iterating it are
-requests whose answers are data (:mod:`autograder.wire`). Nothing the kernel sends is
+requests whose answers are data (:mod:`autograder.channel.wire`). Nothing the kernel sends is
 ever executed here, so whatever the student's process does to itself, it can only
 change its answers.
 
@@ -14,19 +14,26 @@ A hidden test that substitutes a reference version of an earlier part (``corr1d 
 _ref_corr1d``) rebinds the name in the kernel to a callable proxy of the trusted
 function; restoring the saved value rebinds the student's own object.
 """
+
 from __future__ import annotations
 
 import builtins
 import keyword
 import sys
+from typing import Any
 
-from . import rpc, wire
+from coursekit.harness import KernelObject
+
+from ..channel import rpc, wire
 
 #: exceptions a remote failure is raised as here, so that ``except AttributeError`` and
 #: ``hasattr`` behave as with a local object (any other name gets a class of its own)
-_BUILTIN_ERRORS = {name for name in dir(builtins)
-                   if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), Exception)}
-_ERROR_CLASSES: dict[str, type] = {}
+_BUILTIN_ERRORS = {
+    name
+    for name in dir(builtins)
+    if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), Exception)
+}
+_ERROR_CLASSES: dict[str, type[rpc.RemoteError]] = {}
 
 
 class KernelDied(BaseException):
@@ -80,8 +87,9 @@ class TrustedPeer(rpc.Peer):
         if "$ref" in tree:
             number = tree["$ref"]
             types = tree.get("type", [])
-            return Remote(self, number, [str(t) for t in types][:20] if isinstance(types, list) else [],
-                          bool(tree.get("call")))
+            return Remote(
+                self, number, [str(t) for t in types][:20] if isinstance(types, list) else [], bool(tree.get("call"))
+            )
         return super().resolve(tree)
 
     def ask(self, op: str, values: dict | None = None, **fields):
@@ -92,6 +100,10 @@ class TrustedPeer(rpc.Peer):
             raise error_from(err) from None
         except (EOFError, OSError, wire.WireError) as err:
             raise KernelDied(str(err)) from None
+
+    def run_operation(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """One of :data:`coursekit.harness.OPERATIONS`, run in the kernel (the harness's :class:`Grader`)."""
+        return self.ask(rpc.COURSE_OPERATION, {"args": args, "kwargs": kwargs}, name=name)
 
     def handle(self, op: str, header: dict, values: dict):
         if op != "callback":
@@ -120,7 +132,7 @@ def _resolve_class(types: list[str]):
     return None
 
 
-class Remote:
+class Remote(KernelObject):
     """An object that lives in the student's kernel; every use is a request."""
 
     __slots__ = ("_peer", "_number", "_types", "_callable", "__weakref__")
@@ -134,7 +146,7 @@ class Remote:
     def _ask(self, op: str, values: dict | None = None, **fields):
         return self._peer.ask(op, {"obj": self, **(values or {})}, **fields)
 
-    @property
+    @property  # type: ignore[misc]
     def __class__(self):
         return _resolve_class(self._types) or Remote
 
@@ -292,8 +304,13 @@ class TestNamespace(dict):
 def is_data(value) -> bool:
     """Does ``value`` travel as plain data (no reference to an object of this process)?"""
     found = []
+
+    def reference(obj: object) -> dict[str, int]:
+        found.append(obj)
+        return {"$cb": 0}
+
     try:
-        wire.encode(value, [], lambda obj: found.append(obj) or {"$cb": 0})
+        wire.encode(value, [], reference)
     except wire.WireError:
         return False
     return not found

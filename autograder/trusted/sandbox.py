@@ -1,6 +1,6 @@
 """Where students' code runs: a zygote inside bubblewrap, one sandboxed kernel per submission.
 
-:class:`Zygote` starts, once per batch, ``python -m autograder.zygote`` (see there)
+:class:`Zygote` starts, once per batch, ``python -m autograder.kernel.zygote`` (see there)
 under Debian's bubblewrap (``bwrap``) with:
 
 - a file system view that holds only what a kernel needs, all of it read-only: ``/usr``
@@ -17,13 +17,14 @@ under Debian's bubblewrap (``bwrap``) with:
 
 The zygote forks one kernel per :meth:`Zygote.connect`. Each kernel gets its own cgroup
 (memory with its children and shared memory, CPU share, process count) where the grader
-may write cgroups, else ``RLIMIT_NPROC`` and a memory watchdog: see :mod:`autograder.limits`.
+may write cgroups, else ``RLIMIT_NPROC`` and a memory watchdog: see :mod:`autograder.trusted.limits`.
 ``RLIMIT_DATA`` bounds each of its processes too.
 
 Without bubblewrap (or where the machine refuses user namespaces) :func:`available`
 says why, and grading refuses to start unless the instructor asks for
 ``--no-sandbox``: the kernels are then plain processes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,24 +37,38 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import COURSE_ROOT
+from ..defaults import MAX_PROCESSES, MEMORY_LIMIT, SCRATCH_BYTES, START_LIMIT, THREAD_VARIABLES
 from . import limits
-from .limits import MAX_PROCESSES
 
-COURSE_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MEMORY_LIMIT = 4 << 30     # memory of a kernel, all its processes together (bytes)
-SCRATCH_BYTES = 512 << 20          # tmpfs for a kernel's scratch folder, /tmp and /dev/shm
-START_LIMIT = 60.0                 # seconds for the zygote (or a kernel) to be up
-ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd",
-             "group", "hosts", "fonts", "mime.types", "ssl/certs", "alternatives", "matplotlibrc")
+ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "nsswitch.conf",
+    "passwd",
+    "group",
+    "hosts",
+    "fonts",
+    "mime.types",
+    "ssl/certs",
+    "alternatives",
+    "matplotlibrc",
+)
 
 
 class SandboxUnavailable(RuntimeError):
     """This machine cannot isolate kernels (the message says why)."""
+
+
+class KernelDidNotStart(RuntimeError):
+    """The zygote did not give a kernel, or the kernel did not say it was ready."""
 
 
 def bwrap_command(python: str, args: list[str]) -> list[str]:
@@ -61,9 +76,29 @@ def bwrap_command(python: str, args: list[str]) -> list[str]:
     bwrap = shutil.which("bwrap")
     if not bwrap:
         raise SandboxUnavailable("bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)")
-    cmd = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-           "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
-           "--setenv", "HOME", "/tmp", "--setenv", "PYTHONHASHSEED", "0", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
+    cmd = [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+        "--setenv",
+        "HOME",
+        "/tmp",
+        "--setenv",
+        "PYTHONHASHSEED",
+        "0",
+        "--setenv",
+        "PYTHONDONTWRITEBYTECODE",
+        "1",
+    ]
     for var in ("OPENBLAS_CORETYPE", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS"):
         if os.environ.get(var):  # math-library settings of the grading run apply to kernels too
             cmd += ["--setenv", var, os.environ[var]]
@@ -78,7 +113,11 @@ def bwrap_command(python: str, args: list[str]) -> list[str]:
     for path in kept_paths():
         cmd += ["--ro-bind", path, path]
     # the chapters' implementations of homework parts are not in a kernel's view (coursekit/chapters)
-    cmd += ["--ro-bind", str(COURSE_ROOT / "autograder" / "blocked_chapters"), str(COURSE_ROOT / "coursekit" / "chapters")]
+    cmd += [
+        "--ro-bind",
+        str(COURSE_ROOT / "autograder" / "kernel" / "blocked_chapters"),
+        str(COURSE_ROOT / "coursekit" / "chapters"),
+    ]
     # bwrap's root (a tmpfs holding the mount points, /etc ...) read-only: no kernel leaves a file there
     cmd += ["--remount-ro", "/"]
     return cmd + ["--chdir", "/tmp", python, *args]
@@ -97,8 +136,9 @@ class KernelProcess:
     """The grader's handle on one kernel: its channel, and its init process held by a pidfd
     (a signal can never reach another process that has reused a dead init's PID)."""
 
-    def __init__(self, sock: socket.socket, init_pid: int, group: limits.KernelGroup | None = None,
-                 events: str | None = None):
+    def __init__(
+        self, sock: socket.socket, init_pid: int, group: limits.KernelGroup | None = None, events: str | None = None
+    ):
         self.sock, self.init_pid, self.group, self.events = sock, init_pid, group, events
         self.watchdog: limits.Watchdog | None = None
         try:
@@ -107,7 +147,7 @@ class KernelProcess:
             self.pidfd = None
 
     def watch(self, memory: int, private_tmpfs: bool) -> None:
-        """Stop this kernel past ``memory`` bytes (:class:`autograder.limits.Watchdog`)."""
+        """Stop this kernel past ``memory`` bytes (:class:`autograder.trusted.limits.Watchdog`)."""
         self.watchdog = limits.Watchdog(self, memory, self.group, private_tmpfs)
         self.watchdog.start()
 
@@ -115,6 +155,7 @@ class KernelProcess:
         if self.pidfd is None:
             return False
         import select
+
         return not select.select([self.pidfd], [], [], 0)[0]  # readable once the process has exited
 
     def _signal(self, sig: int, group: bool = False) -> None:
@@ -125,6 +166,8 @@ class KernelProcess:
                 os.killpg(self.init_pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
+        if self.pidfd is None:
+            return
         try:
             signal.pidfd_send_signal(self.pidfd, sig)
         except (ProcessLookupError, OSError):
@@ -158,7 +201,7 @@ class KernelProcess:
 class ZygoteAddress:
     """Where a zygote listens; :meth:`connect` starts a kernel for one submission.
 
-    ``cgroups`` (where kernels' groups go, :func:`autograder.limits.discover`) and ``token``
+    ``cgroups`` (where kernels' groups go, :func:`autograder.trusted.limits.discover`) and ``token``
     (their names' prefix) come from the batch; ``events`` is a file where a kernel's handle
     writes what the report must say (a kernel stopped at its memory limit)."""
 
@@ -166,23 +209,28 @@ class ZygoteAddress:
     sandboxed: bool
     cgroups: limits.Cgroups | None = None
     token: str = "autograder-"
-    memory: int = DEFAULT_MEMORY_LIMIT
+    memory: int = MEMORY_LIMIT
     events: str | None = None
 
-    def with_events(self, events: str) -> "ZygoteAddress":
+    def with_events(self, events: str) -> ZygoteAddress:
         return dataclasses.replace(self, events=events)
 
-    def connect(self, threads: int | None = None, memory: int | None = None,
-                workdir: str | None = None) -> KernelProcess:
-        """A fresh kernel for one submission (its channel is ready for :mod:`autograder.remote`)."""
+    def connect(
+        self, threads: int | None = None, memory: int | None = None, workdir: str | None = None
+    ) -> KernelProcess:
+        """A fresh kernel for one submission (its channel is ready for :mod:`autograder.trusted.remote`)."""
         memory = memory or self.memory
         group = None
         if self.sandboxed and self.cgroups is not None:
-            group = limits.KernelGroup(self.cgroups, self.token + uuid.uuid4().hex[:12], memory, threads,
-                                       MAX_PROCESSES)
-        spec = {"threads": threads, "memory": memory, "scratch": SCRATCH_BYTES, "keep": kept_paths(),
-                "nproc": None if (group and "pids" in group.applied) or not self.sandboxed else MAX_PROCESSES,
-                "workdir": workdir}
+            group = limits.KernelGroup(self.cgroups, self.token + uuid.uuid4().hex[:12], memory, threads, MAX_PROCESSES)
+        spec = {
+            "threads": threads,
+            "memory": memory,
+            "scratch": SCRATCH_BYTES,
+            "keep": kept_paths(),
+            "nproc": None if (group and "pids" in group.applied) or not self.sandboxed else MAX_PROCESSES,
+            "workdir": workdir,
+        }
         try:
             sock, pid = self._start(spec)
         except BaseException:
@@ -195,7 +243,7 @@ class ZygoteAddress:
             if spec["nproc"] is None:  # no RLIMIT_NPROC was asked for: never a kernel without a bound
                 os.kill(pid, signal.SIGKILL)
                 sock.close()
-                raise RuntimeError("the grading kernel could not be put into its cgroup")
+                raise KernelDidNotStart("the grading kernel could not be put into its cgroup")
         sock.sendall(b"G")
         sock.settimeout(None)
         kernel = KernelProcess(sock, pid, group, self.events)
@@ -214,20 +262,27 @@ class ZygoteAddress:
         pid = None
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                pid = struct.unpack("3i", payload[:struct.calcsize("3i")])[0]
+                pid = struct.unpack("3i", payload[: struct.calcsize("3i")])[0]
         if data != b"P" or not pid:
             sock.close()
-            raise RuntimeError("the grading kernel did not start")
+            raise KernelDidNotStart("the grading kernel did not start")
         return sock, pid
 
 
 class Zygote:
     """One zygote process per batch (see the module docstring); :meth:`connect` gives a kernel."""
 
-    def __init__(self, sandboxed: bool, preload: list[str] = (), threads: int | None = None,
-                 cgroups: bool = True, memory: int = DEFAULT_MEMORY_LIMIT):
+    def __init__(
+        self,
+        *,
+        sandboxed: bool,
+        preload: Sequence[str] = (),
+        threads: int | None = None,
+        cgroups: bool = True,
+        memory: int = MEMORY_LIMIT,
+    ) -> None:
         self.sandboxed, self.memory, self.threads = sandboxed, memory, threads
-        self.proc = None
+        self.proc: subprocess.Popen[bytes] | None = None
         # kernels' cgroups (sandboxed grading only); without them, RLIMIT_NPROC and a watchdog
         self.cgroups = limits.discover() if sandboxed and cgroups else None
         self.token = f"autograder-{uuid.uuid4().hex[:8]}-"
@@ -238,36 +293,52 @@ class Zygote:
             self.close()  # no folder or process outlives a zygote that could not start
             raise
 
-    def _start(self, preload: list[str], threads: int | None) -> None:
+    def _start(self, preload: Sequence[str], threads: int | None) -> None:
         os.chmod(self.dir, 0o700)
         self.address_path = os.path.join(self.dir, "zygote.sock")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:  # the zygote inherits it
             listener.bind(self.address_path)
             listener.listen(64)
             python = str(Path(sys.prefix) / "bin" / "python")
-            args = ["-m", "autograder.zygote", "--listen-fd", str(listener.fileno()), "--preload", ",".join(preload)]
+            args = [
+                "-m",
+                "autograder.kernel.zygote",
+                "--listen-fd",
+                str(listener.fileno()),
+                "--preload",
+                ",".join(preload),
+            ]
             env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
             if threads:
-                env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+                env.update({v: str(threads) for v in THREAD_VARIABLES})
             if self.sandboxed:
                 cmd = bwrap_command(python, args + ["--isolate"])
-                for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND"):
+                for var in (*THREAD_VARIABLES, "MPLBACKEND"):
                     if var in env:
-                        cmd[cmd.index("--clearenv") + 1:cmd.index("--clearenv") + 1] = ["--setenv", var, env[var]]
+                        cmd[cmd.index("--clearenv") + 1 : cmd.index("--clearenv") + 1] = ["--setenv", var, env[var]]
             else:
                 cmd = [python, *args]
             self.log = os.path.join(self.dir, "zygote-stderr.txt")
             with open(self.log, "wb") as log:
-                self.proc = subprocess.Popen(cmd, pass_fds=[listener.fileno()], stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.PIPE, stderr=log, env=env,
-                                             cwd=self.dir, start_new_session=True)
-        line = self.proc.stdout.readline()
+                self.proc = proc = subprocess.Popen(
+                    cmd,
+                    pass_fds=[listener.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    env=env,
+                    cwd=self.dir,
+                    start_new_session=True,
+                )
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
         if b"zygote ready" not in line:
-            self.proc.wait(timeout=START_LIMIT) if self.proc.poll() is None else None
+            if proc.poll() is None:
+                proc.wait(timeout=START_LIMIT)
             err = Path(self.log).read_text(errors="replace")[-2000:]
             raise SandboxUnavailable(f"the kernel sandbox did not start ({err.strip()[-500:] or 'no output'})")
 
-    def address(self) -> "ZygoteAddress":
+    def address(self) -> ZygoteAddress:
         """What a (forked) grading process needs to get kernels from this zygote."""
         return ZygoteAddress(self.address_path, self.sandboxed, self.cgroups, self.token, self.memory)
 
@@ -275,12 +346,13 @@ class Zygote:
         return self.address().connect(**kwargs)
 
     def close(self) -> None:
-        if getattr(self, "proc", None) is not None and self.proc.poll() is None:
+        proc = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.proc.wait()
+            proc.wait()
         limits.sweep(getattr(self, "cgroups", None), getattr(self, "token", "-"))  # groups of killed graders
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -289,39 +361,14 @@ class Zygote:
         return describe(self.sandboxed, self.cgroups, self.memory, self.threads)
 
 
-def describe(sandboxed: bool, cgroups: limits.Cgroups | None = None, memory: int = DEFAULT_MEMORY_LIMIT,
-             threads: int | None = None) -> str:
+def describe(
+    sandboxed: bool, cgroups: limits.Cgroups | None = None, memory: int = MEMORY_LIMIT, threads: int | None = None
+) -> str:
     if sandboxed:
-        return ("sandboxed kernels (bubblewrap: read-only view without solutions/ or other submissions, "
-                "no network, own PID/IPC namespaces, no capabilities; "
-                f"{limits.describe(cgroups, memory, threads)}; {SCRATCH_BYTES >> 20} MiB of private scratch, "
-                "/tmp and /dev/shm (tmpfs))")
+        return (
+            "sandboxed kernels (bubblewrap: read-only view without solutions/ or other submissions, "
+            "no network, own PID/IPC namespaces, no capabilities; "
+            f"{limits.describe(cgroups, memory, threads)}; {SCRATCH_BYTES >> 20} MiB of private scratch, "
+            "/tmp and /dev/shm (tmpfs))"
+        )
     return "NO SANDBOX (--no-sandbox): kernels ran as plain processes with the instructor's rights"
-
-
-def limit_memory(limit_bytes: int = DEFAULT_MEMORY_LIMIT) -> None:
-    """Cap this process's (and its future children's) data segment at ``limit_bytes``."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_DATA, (limit_bytes, limit_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def kill_tree(pid: int | None = None) -> None:
-    """Kill every process that ``pid`` started, then ``pid``; without ``pid``, what this process started.
-
-    Call it only on a process that has not been reaped: a reaped PID may be reused.
-    """
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = root.children(recursive=True) + ([root] if pid is not None else [])
-    except psutil.NoSuchProcess:
-        return
-    for proc in procs:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)

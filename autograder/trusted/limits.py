@@ -16,10 +16,11 @@ a systemd-delegated scope, ``systemd-run --user --scope -p Delegate=yes ...``). 
 made under the grader's own cgroup, never elsewhere.
 
 Without writable cgroups the kernel keeps ``RLIMIT_NPROC`` in its own user namespace
-(:mod:`autograder.zygote`) and a :class:`Watchdog` thread of the trusted side sums the
+(:mod:`autograder.kernel.zygote`) and a :class:`Watchdog` thread of the trusted side sums the
 memory of the kernel's whole process tree (anonymous and shared pages, memfds held open,
 its private tmpfs) and kills the kernel past the limit. It cannot bound the CPU share.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,10 +31,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_PROCESSES = 256        # processes and threads a kernel may run at once
-CPU_PERIOD_US = 100_000    # CFS period for the CPU quota
-POLL_SECONDS = 0.1         # how often the watchdog looks at a kernel
-PROC = Path("/proc")       # (tests point these at a fake tree)
+from ..defaults import MAX_PROCESSES
+
+CPU_PERIOD_US = 100_000  # CFS period for the CPU quota
+POLL_SECONDS = 0.1  # how often the watchdog looks at a kernel
+PROC = Path("/proc")  # (tests point these at a fake tree)
 CONTROLLERS = ("memory", "cpu", "pids")
 
 
@@ -184,7 +186,9 @@ class KernelGroup:
         self.cgroups, self.folders, self.applied = cgroups, {}, set()
         made: set[Path] = set()
         for controller in cgroups.controllers():
-            folder = cgroups.parent(controller) / name
+            parent = cgroups.parent(controller)
+            assert parent is not None  # controllers() are those with a parent
+            folder = parent / name
             if folder not in made:
                 try:
                     folder.mkdir()
@@ -212,8 +216,9 @@ class KernelGroup:
             quota = max(1000, int(cpus * CPU_PERIOD_US))
             if v2:
                 return _write(folder / "cpu.max", f"{quota} {CPU_PERIOD_US}")
-            return _write(folder / "cpu.cfs_period_us", str(CPU_PERIOD_US)) and \
-                _write(folder / "cpu.cfs_quota_us", str(quota))
+            return _write(folder / "cpu.cfs_period_us", str(CPU_PERIOD_US)) and _write(
+                folder / "cpu.cfs_quota_us", str(quota)
+            )
         if controller == "pids":
             return _write(folder / "pids.max", str(processes))
         return False
@@ -267,12 +272,13 @@ def sweep(cgroups: Cgroups | None, prefix: str) -> None:
     """Remove groups named ``prefix*`` left by grading processes that were killed."""
     if cgroups is None:
         return
-    for parent in {cgroups.parent(c) for c in cgroups.controllers()}:
+    for parent in {p for c in cgroups.controllers() if (p := cgroups.parent(c)) is not None}:
         for folder in parent.glob(prefix + "*"):
             remove_group(folder)
 
 
 # --------------------------------------------------------------------------- the watchdog
+
 
 def _rollup(pid: int) -> int:
     """Bytes of anonymous and shared memory (proportional set size) and swap of one process."""
@@ -344,8 +350,10 @@ class Watchdog(threading.Thread):
         return tree_memory(self.kernel.init_pid, self.private_tmpfs) > self.limit
 
     def trip(self) -> None:
-        self.tripped = (f"the kernel went past its memory limit ({format_bytes(self.limit)} for all "
-                        "its processes together, shared memory included) and was stopped")
+        self.tripped = (
+            f"the kernel went past its memory limit ({format_bytes(self.limit)} for all "
+            "its processes together, shared memory included) and was stopped"
+        )
 
     def run(self) -> None:
         while not self.done.wait(POLL_SECONDS):
@@ -371,13 +379,22 @@ def describe(cgroups: Cgroups | None, memory: int, cpus: float | None) -> str:
     """Which limits kernels get, in words (the first line of report.txt uses it)."""
     have = set(cgroups.controllers()) if cgroups else set()
     where = f"cgroup v{cgroups.version}" if cgroups else ""
-    parts = [f"memory {format_bytes(memory)} for all of a kernel's processes, shared memory included ("
-             + (f"{where}" if "memory" in have else "a watchdog summing its process tree: no cgroup") + ")"]
+    parts = [
+        f"memory {format_bytes(memory)} for all of a kernel's processes, shared memory included ("
+        + (f"{where}" if "memory" in have else "a watchdog summing its process tree: no cgroup")
+        + ")"
+    ]
     if "cpu" in have:
-        parts.append(f"CPU {cpus:g} core(s) per kernel ({where})" if cpus else
-                     f"CPU: a group per kernel, no quota (no thread count given) ({where})")
+        parts.append(
+            f"CPU {cpus:g} core(s) per kernel ({where})"
+            if cpus
+            else f"CPU: a group per kernel, no quota (no thread count given) ({where})"
+        )
     else:
         parts.append("CPU share NOT bounded (no writable cpu cgroup)")
-    parts.append(f"{MAX_PROCESSES} processes ("
-                 + (where if "pids" in have else "RLIMIT_NPROC in the kernel's user namespace") + ")")
+    parts.append(
+        f"{MAX_PROCESSES} processes ("
+        + (where if "pids" in have else "RLIMIT_NPROC in the kernel's user namespace")
+        + ")"
+    )
     return ", ".join(parts)

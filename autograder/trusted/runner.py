@@ -1,11 +1,11 @@
 """Run one submission: the student's cells in a sandboxed kernel, the tests here.
 
-:func:`run` walks the cells of the source notebook in order (see :mod:`autograder.assemble`):
+:meth:`Runner.run` walks the cells of the source notebook in order (see :mod:`autograder.trusted.assemble`):
 
 - a setup cell (the instructor's read-only code: imports, constants) runs in the kernel
   and here;
 - a solution cell (the student's code) runs in the kernel only;
-- a test cell (visible and hidden tests) runs here only, in a :class:`autograder.remote.TestNamespace`
+- a test cell (visible and hidden tests) runs here only, in a :class:`autograder.trusted.remote.TestNamespace`
   where the student's names are looked up in the kernel.
 
 The kernel thus never receives a test, and a verdict is computed only by code that
@@ -19,6 +19,7 @@ is interrupted (KeyboardInterrupt in the student's code, as Jupyter's interrupt
 button does) and the run goes on with the next cell; a kernel that does not answer
 within :data:`INTERRUPT_GRACE` seconds is killed, and the cells after it are not run.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -26,55 +27,19 @@ import contextlib
 import re
 import signal
 import time
-from dataclasses import asdict, dataclass, field
 
 from coursekit import checks
 
-from . import rpc
-from .kernel import _Tail
+from ..channel import rpc
+from ..channel.tail import Tail
+from ..defaults import INTERRUPT_GRACE, MESSAGE_LIMIT, OUTPUT_TAIL, START_LIMIT
+from ..model import Cell, Outcome, PartResult
 from .remote import KernelDied, TestNamespace, TrustedPeer, from_kernel
+from .sandbox import KernelDidNotStart
 
-MESSAGE_LIMIT = 600
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-START_LIMIT = 60.0        # seconds for the kernel to be up
-INTERRUPT_GRACE = 10.0    # seconds an interrupted kernel has to answer again before it is killed
-
-
-@dataclass
-class PartResult:
-    """Outcome of one graded part, as the student and the grades CSV see it."""
-
-    grade_id: str
-    max_points: float
-    points: float
-    status: str  # "passed" | "failed" | "not run" | "manual" (a written answer, graded by a person)
-    message: str
-    manual: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Cell:
-    """One code cell to run: where it runs (``kind``) and its source."""
-
-    index: int            # in the source notebook
-    kind: str             # "setup" | "solution" | "test"
-    source: str
-    grade_id: str | None = None
-
-
-@dataclass
-class Outcome:
-    """What a cell did: ``completed`` (ran to its end or raised), its error and output."""
-
-    completed: bool = False
-    error: tuple[str, str] | None = None
-    stdout: str = ""
-    notes: list[str] = field(default_factory=list)
-    hidden_input: bool = False  # the error is the student's own, raised on a hidden test's input
-
+KERNEL_DIED = (
+    "the kernel died (a crash, os._exit, exit(), or running out of memory); parts that had not run yet score 0"
+)
 
 _HIDDEN = re.compile(r"^### (BEGIN|END) HIDDEN TESTS[^\n]*$", re.M)
 
@@ -84,7 +49,7 @@ def segments(source: str) -> list[tuple[bool, str]]:
     in order (each piece is whole top-level statements)."""
     out, hidden, start = [], False, 0
     for match in _HIDDEN.finditer(source):
-        out.append((hidden, source[start:match.start()]))
+        out.append((hidden, source[start : match.start()]))
         hidden, start = match.group(1) == "BEGIN", match.end()
     out.append((hidden, source[start:]))
     return [(h, code) for h, code in out if code.strip()]
@@ -128,28 +93,35 @@ class _Alarm:
 
 
 class Runner:
-    """Runs the cells of one submission against one kernel (a :class:`autograder.sandbox.KernelProcess`)."""
+    """Runs the cells of one submission against one kernel (a :class:`autograder.trusted.sandbox.KernelProcess`)."""
 
-    def __init__(self, kernel, cell_timeout: float, student_names: set[str], shared_names: set[str],
-                 sources: tuple[dict[str, str], list[str]] = ({}, [])):
+    def __init__(
+        self,
+        kernel,
+        cell_timeout: float,
+        student_names: set[str],
+        shared_names: set[str],
+        sources: tuple[dict[str, str], list[str]] = ({}, []),
+    ):
         self.kernel, self.cell_timeout = kernel, cell_timeout
         self.sources = sources  # (the student's cells by grade_id, the setup cells): for coursekit.rules
         self.peer = TrustedPeer(kernel.sock)
         self.alive = True
         self.ns = TestNamespace(self.peer, student_names, shared_names)
-        dict.update(self.ns, {"__name__": "__main__", "__builtins__": __builtins__,
-                              "get_ipython": lambda: _NoShell()})
+        dict.update(self.ns, {"__name__": "__main__", "__builtins__": __builtins__, "get_ipython": lambda: _NoShell()})
         self.peer.deadline = time.monotonic() + START_LIMIT
         try:
             header, _ = self.peer.receive()
         except (rpc.Deadline, EOFError, OSError) as err:
-            raise RuntimeError(f"the grading kernel did not start ({type(err).__name__})") from None
+            raise KernelDidNotStart(f"the grading kernel did not start ({type(err).__name__})") from None
         finally:
             self.peer.deadline = None
         if not header.get("ready"):
-            raise RuntimeError("the grading kernel did not start")
+            raise KernelDidNotStart("the grading kernel did not start")
         from coursekit import harness, rules
-        harness.use_kernel(self.peer)
+
+        self._grading = contextlib.ExitStack()
+        self._grading.enter_context(harness.grading_with(self.peer))  # the course's operations run in the kernel
         rules.use_sources(*self.sources)  # rules read the submission's cells, never the kernel's word
 
     def run(self, cells: list[Cell]) -> tuple[dict[int, Outcome], list[str]]:
@@ -190,14 +162,13 @@ class Runner:
         error = reply.get("error")
         if isinstance(error, list) and len(error) == 2:
             outcome.error = (str(error[0]), str(error[1]))
-        outcome.stdout = str(reply.get("stdout", ""))[-20_000:]
+        outcome.stdout = str(reply.get("stdout", ""))[-OUTPUT_TAIL:]
         if reply.get("exit"):
             self.alive = False
-            notes.append("the kernel died (a crash, os._exit, exit(), or running out of memory); "
-                         "parts that had not run yet score 0")
+            notes.append(KERNEL_DIED)
 
     def _here(self, cell: Cell, outcome: Outcome, deadline: float, notes: list[str]) -> None:
-        out = _Tail()
+        out = Tail()
         self.ns.mirror = cell.kind == "test"
         hidden = False
         try:
@@ -217,7 +188,8 @@ class Runner:
             self._died(notes)
         except BaseException as err:  # noqa: BLE001 - a failing test is an outcome, not a crash
             outcome.completed = True
-            outcome.error = tuple(rpc.describe(err))
+            ename, evalue = rpc.describe(err)
+            outcome.error = (ename, evalue)
             outcome.hidden_input = hidden and from_kernel(err)
         finally:
             self.ns.mirror = False
@@ -228,27 +200,31 @@ class Runner:
         outcome.completed = True
         outcome.error = ("KeyboardInterrupt", "")
         name = cell.grade_id or "a setup cell"
-        notes.append(f"cell '{name}' was stopped at the time limit ({self.cell_timeout:g} s): "
-                     "an infinite loop or a far too slow solution")
+        notes.append(
+            f"cell '{name}' was stopped at the time limit ({self.cell_timeout:g} s): "
+            "an infinite loop or a far too slow solution"
+        )
         self.kernel.interrupt()
         try:
             with _Alarm(self.peer, time.monotonic() + INTERRUPT_GRACE):
                 self.peer.ask("ping")
-        except (rpc.Deadline, KernelDied, Exception):  # noqa: BLE001
-            notes.append(f"a cell ran past {self.cell_timeout:g} s and could not be interrupted; "
-                         "parts that had not run yet score 0")
+        except (rpc.Deadline, KernelDied, Exception):  # noqa: BLE001 - no answer, whatever the cause: kill it
+            notes.append(
+                f"a cell ran past {self.cell_timeout:g} s and could not be interrupted; "
+                "parts that had not run yet score 0"
+            )
             self.kernel.kill()
             self.alive = False
 
     def _died(self, notes: list[str]) -> None:
         if self.alive:
-            notes.append("the kernel died (a crash, os._exit, exit(), or running out of memory); "
-                         "parts that had not run yet score 0")
+            notes.append(KERNEL_DIED)
         self.alive = False
 
     def close(self) -> None:
-        from coursekit import harness, rules
-        harness.use_kernel(None)
+        from coursekit import rules
+
+        self._grading.close()
         rules.use_sources(None)
         if self.alive:
             try:
@@ -272,20 +248,28 @@ def explain(ename: str, evalue: str, cell_timeout: float, hidden_input: bool = F
     evalue = (evalue or "").strip()
     if hidden_input and ename not in ("NotImplementedError", "KeyboardInterrupt"):
         shown = ename if ename in _BUILTIN_NAMES else "an exception"
-        return (f"Your code raised {shown} on an input of the hidden tests (its message is not shown: it "
-                "could reveal that input). Your code passes the visible tests; try your own inputs of other "
-                "shapes and sizes, and the edge cases the instructions name.")
+        return (
+            f"Your code raised {shown} on an input of the hidden tests (its message is not shown: it "
+            "could reveal that input). Your code passes the visible tests; try your own inputs of other "
+            "shapes and sizes, and the edge cases the instructions name."
+        )
     if ename == "NotImplementedError":
-        return ("Not attempted yet: the function still raises NotImplementedError. Replace "
-                "`raise NotImplementedError()` with your code.")
+        return (
+            "Not attempted yet: the function still raises NotImplementedError. Replace "
+            "`raise NotImplementedError()` with your code."
+        )
     if ename == "KeyboardInterrupt":
-        return (f"Timed out: this part ran longer than {cell_timeout:g} s and was stopped. Look for an "
-                "infinite loop, or a far too slow solution.")
+        return (
+            f"Timed out: this part ran longer than {cell_timeout:g} s and was stopped. Look for an "
+            "infinite loop, or a far too slow solution."
+        )
     if ename == "AssertionError":
         return evalue or "A hidden check failed: your result is wrong for an input the visible tests do not cover."
     if ename == "NameError":
-        return (f"{evalue}. Define it in the cell marked YOUR CODE HERE (did you rename it, or "
-                "is it defined in a cell you added? Added cells are not run by the grader).")
+        return (
+            f"{evalue}. Define it in the cell marked YOUR CODE HERE (did you rename it, or "
+            "is it defined in a cell you added? Added cells are not run by the grader)."
+        )
     return f"Your code raised {ename}: {evalue}"
 
 
@@ -305,8 +289,15 @@ def collect(parts, outcomes: dict[int, Outcome], cell_timeout: float) -> list[Pa
             message = explain(outcome.error[0], outcome.error[1], cell_timeout, outcome.hidden_input)
             results.append(PartResult(part.grade_id, part.points, 0.0, "failed", message[:MESSAGE_LIMIT]))
         elif not outcome.completed:
-            results.append(PartResult(part.grade_id, part.points, 0.0, "not run",
-                                      "Not run: the kernel stopped before this part (see the notes above)."))
+            results.append(
+                PartResult(
+                    part.grade_id,
+                    part.points,
+                    0.0,
+                    "not run",
+                    "Not run: the kernel stopped before this part (see the notes above).",
+                )
+            )
         else:
             results.append(PartResult(part.grade_id, part.points, part.points, "passed", "All checks passed."))
     return results
