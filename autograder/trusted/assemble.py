@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import nbformat
 
+from coursekit import rules
+
 from ..model import Cell
 from ..parts import is_answer_cell, is_solution_cell, is_test_cell, nbgrader_meta
 from .review import scan
@@ -149,24 +151,12 @@ def reconcile(release_nb, source_nb, submission_nb) -> nbformat.NotebookNode:
 
 def bound_names(code: str, imports: bool = True) -> set[str]:
     """Names that ``code`` binds at its top level (functions, classes, assignments, and imports
-    unless ``imports`` is false)."""
+    unless ``imports`` is false); none for code that does not parse."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
         return set()
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif imports and isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                for sub in ast.walk(target):
-                    if isinstance(sub, ast.Name):
-                        names.add(sub.id)
-    return names
+    return rules.bound_names(tree, imports=imports)
 
 
 @dataclass
