@@ -111,11 +111,19 @@ def test_receptive_field_of_the_chapter_network_matches_autograd():
     size, jump, start = transfer.receptive_field([(5, 1, 2), (2, 2, 0), (3, 1, 1)])
     assert (size, jump, start) == (10, 2, -4)
     net = transfer.small_convnet()
-    x = torch.rand(1, 1, 28, 28, requires_grad=True)
+    # positive weights, biases and input: no ReLU is off, so the window's every pooled
+    # pixel reaches the unit (a random initialisation can switch the unit off: zero gradient)
+    with torch.no_grad():
+        for layer in (net[0], net[3]):
+            assert isinstance(layer, torch.nn.Conv2d) and layer.bias is not None
+            layer.weight.uniform_(0.1, 1.0)
+            layer.bias.fill_(0.1)
+    x = (torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(0)) + 0.5).requires_grad_()
     i, j = 6, 9
     net[:5](x)[0, 0, i, j].backward()
     assert x.grad is not None
     rows, cols = np.nonzero(x.grad[0, 0].numpy())
+    assert len(rows) > 0, "the unit's gradient is zero everywhere"
     # the gradient is zero outside the window (inside, max-pooling picks one pixel of four)
     assert rows.min() >= start + i * jump and rows.max() <= start + i * jump + size - 1
     assert cols.min() >= start + j * jump and cols.max() <= start + j * jump + size - 1
