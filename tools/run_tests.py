@@ -3,11 +3,12 @@
     a. pages     nbval, compare mode, on every book page: each page is executed once,
                  here, and its stored outputs must come out again (portability
                  configuration, below); a raising cell fails the stage
-    b. book      the HTML book is built from the stored outputs that stage a has just
-                 proven (execute_notebooks: off) with zero warnings; no stored output
-                 is an error
+    b. book      the HTML book is built from the stored outputs that stage a proves
+                 (execute_notebooks: off) with zero warnings; no stored output is an error
        browser   headless Chromium reads that book page by page (maths, images, launch
                  buttons, search) and runs homework 1 in JupyterLab up to nbgrader's Validate
+                 (book and browser mostly wait on one core: they run beside stage a, whose
+                 kernels have a lower CPU priority; their output is printed after it)
     c. solutions nbval-lax on every solutions/ notebook: every cell runs and every
                  assert of its tests (hidden ones included) holds
     d. release   exercises/ equals a fresh nbgrader generation; nbgrader's Validate
@@ -70,9 +71,11 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 SANITIZE = "tools/nbval_sanitize.cfg"
@@ -140,6 +143,11 @@ STAGES = {
     ],
     "unit": ["-n", str(WORKERS), "tests/unit"],
 }
+# Stages that mostly wait (Sphinx on one core, a browser reading pages): they run beside the
+# pages stage, which saturates every core; the pages stage yields them the CPU when they need it
+# (a lower priority), so they cost it little and the whole run is shorter by about their time.
+BESIDE = {"pages": ["book", "browser"]}
+PAGES_NICENESS = 10
 OPT_IN = {
     "full-pages": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "36000", *FULL_PAGES],
 }
@@ -218,6 +226,54 @@ def count(junit: Path) -> tuple[int, int, int]:
     return tests - failed - skipped, failed, skipped
 
 
+def run_stage(
+    stage: str, known: dict[str, list[str]], env: dict[str, str], log: Path | None = None, nice: int = 0
+) -> tuple[str, int, int, int, float]:
+    """Run one stage's pytest; its row (stage, passed, failed, skipped, seconds). With ``log``,
+    its output is appended there instead of printed; ``nice`` lowers its CPU priority."""
+    out = open(log, "a") if log is not None else None
+    try:
+        return _run_stage(stage, known, env, out, nice)
+    finally:
+        if out is not None:
+            out.close()
+
+
+def _run_stage(stage: str, known: dict[str, list[str]], env: dict[str, str], out: IO[str] | None, nice: int):
+    def say(text: str) -> None:
+        print(text, file=out or sys.stdout, flush=True)
+
+    junit = ROOT / "_build" / f"junit-{stage}.xml"
+    junit.unlink(missing_ok=True)
+    say(f"\n===== stage {stage}: pytest {' '.join(known[stage])}")
+    start = time.perf_counter()
+    python, stage_env = sys.executable, dict(env, **OPT_IN_ENV.get(stage, {}))
+    if stage in OPT_IN_PYTHON:
+        try:
+            python = OPT_IN_PYTHON[stage]()
+        except subprocess.CalledProcessError as error:
+            say(f"===== stage {stage}: its environment could not be built ({error})")
+            return (stage, 0, 1, 0, time.perf_counter() - start)
+        stage_env["PATH"] = str(Path(python).parent) + os.pathsep + stage_env["PATH"]
+    command = [python, "-m", "pytest", "-p", "no:cacheprovider", "-ra", f"--junitxml={junit}", *known[stage]]
+    code = subprocess.call(
+        ["nice", "-n", str(nice), *command] if nice else command,
+        cwd=ROOT,
+        env=stage_env,
+        stdout=out,
+        stderr=subprocess.STDOUT if out is not None else None,
+    )
+    seconds = time.perf_counter() - start
+    passed, failed, skipped = count(junit)
+    if code not in (0, 5) and failed == 0:
+        failed = 1  # pytest itself failed (usage error, collection crash)
+    if code == 5:
+        failed += 1  # a stage that collects no test is a broken stage
+        say(f"stage {stage} collected no test")
+    say(f"===== stage {stage}: {passed} passed, {failed} failed, {skipped} skipped in {seconds:.1f} s")
+    return (stage, passed, failed, skipped, seconds)
+
+
 def main(argv: list[str]) -> int:
     known = {**STAGES, **OPT_IN}
     chosen = argv or list(STAGES)
@@ -235,44 +291,45 @@ def main(argv: list[str]) -> int:
         + f"; {WORKERS} worker(s) for pages and solutions",
         flush=True,
     )
-    rows = []
     (ROOT / "_build").mkdir(exist_ok=True)
+    wall = time.perf_counter()
+    rows: dict[str, tuple[str, int, int, int, float]] = {}
+    beside = [s for s in BESIDE.get("pages", []) if "pages" in chosen and s in chosen]
+    lane = None
+    if beside:  # a thread runs them one after the other, their output kept in a log until pages ends
+        log_path = ROOT / "_build" / "beside-pages.log"
+
+        def run_beside() -> None:
+            for stage in beside:
+                try:
+                    rows[stage] = run_stage(stage, known, env, log_path)
+                except Exception as error:  # noqa: BLE001 - counted as a failed stage below
+                    print(f"stage {stage} could not run: {error!r}", flush=True)
+
+        lane = threading.Thread(target=run_beside, daemon=True)
+        log_path.unlink(missing_ok=True)
     for stage in chosen:
-        junit = ROOT / "_build" / f"junit-{stage}.xml"
-        junit.unlink(missing_ok=True)
-        print(f"\n===== stage {stage}: pytest {' '.join(known[stage])}", flush=True)
-        start = time.perf_counter()
-        python, stage_env = sys.executable, dict(env, **OPT_IN_ENV.get(stage, {}))
-        if stage in OPT_IN_PYTHON:
-            try:
-                python = OPT_IN_PYTHON[stage]()
-            except subprocess.CalledProcessError as error:
-                print(f"===== stage {stage}: its environment could not be built ({error})", flush=True)
-                rows.append((stage, 0, 1, 0, time.perf_counter() - start))
-                continue
-            stage_env["PATH"] = str(Path(python).parent) + os.pathsep + stage_env["PATH"]
-        code = subprocess.call(
-            [python, "-m", "pytest", "-p", "no:cacheprovider", "-ra", f"--junitxml={junit}", *known[stage]],
-            cwd=ROOT,
-            env=stage_env,
-        )
-        seconds = time.perf_counter() - start
-        passed, failed, skipped = count(junit)
-        if code not in (0, 5) and failed == 0:
-            failed = 1  # pytest itself failed (usage error, collection crash)
-        if code == 5:
-            failed += 1  # a stage that collects no test is a broken stage
-            print(f"stage {stage} collected no test")
-        rows.append((stage, passed, failed, skipped, seconds))
-        print(
-            f"===== stage {stage}: {passed} passed, {failed} failed, {skipped} skipped in {seconds:.1f} s", flush=True
-        )
+        if stage in beside:
+            continue
+        if stage == "pages" and lane is not None:
+            print(f"\n===== stages {', '.join(beside)} run beside pages (their output follows it)", flush=True)
+            lane.start()
+            rows[stage] = run_stage(stage, known, env, nice=PAGES_NICENESS)
+            lane.join()
+            for stage in beside:
+                rows.setdefault(stage, (stage, 0, 1, 0, 0.0))  # a stage that did not run failed
+            print((ROOT / "_build" / "beside-pages.log").read_text(errors="replace"), flush=True)
+            continue
+        rows[stage] = run_stage(stage, known, env)
+    wall = time.perf_counter() - wall
     print("\nstage       passed  failed  skipped   seconds")
-    for stage, passed, failed, skipped, seconds in rows:
-        print(f"{stage:<10} {passed:>7} {failed:>7} {skipped:>8} {seconds:>9.1f}")
-    total_passed = sum(r[1] for r in rows)
-    total_failed = sum(r[2] for r in rows)
-    print(f"all stages took {sum(r[4] for r in rows):.1f} s")
+    ordered = [rows[s] for s in chosen if s in rows]
+    for stage, passed, failed, skipped, seconds in ordered:
+        note = "  (beside pages)" if stage in beside else ""
+        print(f"{stage:<10} {passed:>7} {failed:>7} {skipped:>8} {seconds:>9.1f}{note}")
+    total_passed = sum(r[1] for r in ordered)
+    total_failed = sum(r[2] for r in ordered)
+    print(f"all stages took {wall:.1f} s" + (f" ({', '.join(beside)} beside pages)" if beside else ""))
     print(f"total: {total_passed} passed, {total_failed} failed")
     return 1 if total_failed else 0
 
