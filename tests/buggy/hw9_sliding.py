@@ -86,6 +86,17 @@ BUGS = [
         breaks=["dilated_corr2d_tests"],
         message="numpy.lib.stride_tricks",
     ),
+    # a correct dilated correlation written as chapter 10 writes it: one shifted slice of x per tap
+    dict(
+        name="dilated_by_taps_is_correct",
+        cell="dilated_corr2d",
+        find="    for i in range(y.shape[0]):\n        for j in range(y.shape[1]):\n"
+        "            y[i, j] = np.sum(w * x[i:i + span_rows:dilation, j:j + span_cols:dilation])\n",
+        replace="    for k in range(w.shape[0]):\n        for l in range(w.shape[1]):\n"
+        "            y += w[k, l] * x[dilation * k:dilation * k + y.shape[0], dilation * l:dilation * l + y.shape[1]]\n",
+        breaks=[],
+        message="",
+    ),
     # Part 4: its backward pass.
     dict(
         name="backward_dx_not_dilated",
@@ -176,6 +187,16 @@ BUGS = [
         message="exactly n",
     ),
     # Part 7: random shifts for augmentation.
+    # the draw exactly as the part's text writes it (two lines), and a loop over pixels: correct
+    dict(
+        name="shift_as_the_text_writes_it_is_correct",
+        cell="random_shift",
+        find="    shifts = np.random.default_rng(seed).integers(-max_shift, max_shift + 1, size=(len(images), 2))\n",
+        replace="    rng = np.random.default_rng(seed)\n"
+        "    shifts = rng.integers(-max_shift, max_shift + 1, size=(len(images), 2))\n",
+        breaks=[],
+        message="",
+    ),
     dict(
         name="shift_with_np_roll",
         cell="random_shift",
