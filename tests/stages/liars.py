@@ -216,6 +216,72 @@ class GroupNorm(torch.nn.Module):
         return _captured(x, self.num_groups, self.weight, self.bias, self.eps)
 """,
     ),
+    # hw9: the backward pass of the dilated correlation computed by autograd, in a helper that lives in the cell
+    # of the PyTorch part (where torch is allowed): the NumPy part's rule follows the call into that cell.
+    "hw9_backward_by_autograd_elsewhere": (
+        "hw9_sliding",
+        "dilated_corr2d_backward",
+        "def dilated_corr2d_backward(x, w, dilation, dy):\n    return _through_autograd(x, w, dilation, dy)\n",
+    ),
+    # hw9: a "fully convolutional" network that slides the original classifier crop by crop (right scores, no
+    # conversion), and a forged report of its weights, Conv2d-shaped: the trusted side runs the reported weights
+    # itself, in the layers the part asks for, and they do not give the kernel's scores.
+    "hw9_crop_loop_with_forged_state": (
+        "hw9_sliding",
+        "fully_convolutional",
+        """
+import numpy as np
+import torch
+from coursekit import harness
+
+_real_state_of = harness.state_of
+
+
+class _CropByCrop(torch.nn.Module):
+    def __init__(self, net, shapes):
+        super().__init__()
+        self.net, self.shapes = net, shapes
+
+    def forward(self, x):
+        stride = 1
+        for layer in self.net:
+            if isinstance(layer, torch.nn.MaxPool2d):
+                stride *= layer.stride if isinstance(layer.stride, int) else layer.stride[0]
+        for width in range(1, x.shape[-1] + 1):  # the window: the first width the classifier accepts
+            try:
+                self.net(x[:, :, :, :width])
+                break
+            except RuntimeError:
+                continue
+        crops = [self.net(x[:, :, :, v:v + width]) for v in range(0, x.shape[-1] - width + 1, stride)]
+        return torch.stack(crops, dim=-1)[:, :, None, :]
+
+
+def _forged_state(module):
+    if isinstance(module, _CropByCrop):
+        return {f"p{i}": np.random.default_rng(i).standard_normal(shape) for i, shape in enumerate(module.shapes)}
+    return _real_state_of(module)
+
+
+harness.state_of = _forged_state
+harness.OPERATIONS["state_of"] = _forged_state  # what the kernel runs when the grader asks for state_of
+
+
+def fully_convolutional(net, maps_shape):
+    C, h, w = maps_shape
+    shapes, channels, size = [], C, (h, w)
+    flat = False
+    for layer in net:
+        if isinstance(layer, torch.nn.Flatten):
+            flat = True
+        elif isinstance(layer, torch.nn.Linear) and flat:
+            shapes += [(layer.out_features, channels, *size), (layer.out_features,)]
+            channels, size = layer.out_features, (1, 1)
+        elif not flat:
+            shapes += [tuple(p.shape) for p in layer.parameters()]
+    return _CropByCrop(net, shapes)
+""",
+    ),
 }
 EXTRA_CELLS = {  # more cells of the same submission, by grade_id
     "hw2_rule_through_another_cell": {
@@ -223,6 +289,15 @@ EXTRA_CELLS = {  # more cells of the same submission, by grade_id
     },
     "hw3_captured_conv2d": {"im2col": "import torch\n_captured = torch.nn.functional.conv2d\n"},
     "hw7_captured_group_norm": {"groupnorm_forward": "import torch\n_captured = torch.nn.functional.group_norm\n"},
+    "hw9_backward_by_autograd_elsewhere": {
+        "fully_convolutional": "import numpy as np\nimport torch\n\n\n"
+        "def _through_autograd(x, w, dilation, dy):\n"
+        "    xt = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)\n"
+        "    wt = torch.tensor(np.asarray(w, dtype=np.float64), requires_grad=True)\n"
+        "    out = torch.nn.functional.conv2d(xt[None, None], wt[None, None], dilation=dilation)[0, 0]\n"
+        "    out.backward(torch.as_tensor(np.asarray(dy, dtype=np.float64)))\n"
+        "    return xt.grad.numpy(), wt.grad.numpy()\n"
+    },
 }
 
 
