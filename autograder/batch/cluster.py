@@ -44,6 +44,8 @@ from .processes import grade_bytes, read_bytes, setup_imports, stamped, start_fo
 
 #: submissions in flight per worker thread: the rest of the class waits in the main process
 IN_FLIGHT_PER_THREAD = 4
+#: a worker's environment variable: threads per kernel (default: its cores over its task threads)
+KERNEL_THREADS = "AUTOGRADER_KERNEL_THREADS"
 
 
 class ClusterUnavailable(BatchStopped):
@@ -73,7 +75,7 @@ class Settings:
     sandbox: bool
     cgroups: bool
     memory: int
-    kernel_threads: int | None  # None: the worker's cores shared out among its task threads
+    kernel_threads: int | None  # None: the worker's $AUTOGRADER_KERNEL_THREADS, or its cores over its task threads
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ class GradingPlugin(WorkerPlugin):
                 "with `dask worker --no-nanny`, or set DASK_DISTRIBUTED__WORKER__DAEMON=False"
             )
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        threads = want.kernel_threads or max(1, cores // self.slots)
+        threads = want.kernel_threads or int(os.environ.get(KERNEL_THREADS, "0")) or max(1, cores // self.slots)
         preload = setup_imports(assignment.source)
         self.zygote = Zygote(
             sandboxed=want.sandbox, preload=preload, threads=threads, cgroups=want.cgroups, memory=want.memory
