@@ -23,17 +23,25 @@ grading process dies twice is locally.
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import json
 import multiprocessing
 import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, as_completed, get_worker
+from distributed import Client, KilledWorker, WorkerPlugin, as_completed, get_worker
 
 from .. import COURSE_ROOT
 from ..model import Assignment, SubmissionResult
@@ -63,6 +71,26 @@ def checkout_fingerprint() -> str:
         for path in sorted((COURSE_ROOT / package).rglob("*.py")):
             digest.update(str(path.relative_to(COURSE_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def main_imports() -> list[str]:
+    """The modules this process's main module (``dask worker``'s) imports at its top level.
+
+    multiprocessing runs the main module again in each grading process it starts; with these
+    imported once by the forkserver, that costs milliseconds instead of importing Dask each time.
+    """
+    path = getattr(sys.modules["__main__"], "__file__", None)
+    try:
+        tree = ast.parse(Path(path).read_text()) if path else None
+    except (OSError, SyntaxError, ValueError):
+        tree = None
+    names: list[str] = []
+    for node in tree.body if tree else []:
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+    return list(dict.fromkeys(names))
 
 
 @dataclass(frozen=True)
@@ -153,7 +181,7 @@ class GradingPlugin(WorkerPlugin):
         self.zygote = Zygote(
             sandboxed=want.sandbox, preload=preload, threads=threads, cgroups=want.cgroups, memory=want.memory
         )
-        start_forkserver(preload, threads)
+        start_forkserver(preload + main_imports(), threads)
         return _Ready(assignment, self.zygote.address(), threads, self.zygote.describe())
 
 
@@ -170,8 +198,9 @@ def grade_on_worker(job: Job) -> Graded:
 class DaskPool:
     """The batch's submissions graded as Dask tasks; :meth:`results` yields them as they finish.
 
-    ``scheduler`` is a scheduler's address, or ``"local"`` for a cluster of ``workers`` processes
-    on this machine (one task thread each, kernels with this machine's cores shared out, as locally).
+    ``scheduler`` is a scheduler's address, or ``"local"`` for a scheduler and ``workers`` worker
+    processes started on this machine (:class:`LocalDask`: one task thread each, kernels with this
+    machine's cores shared out, as locally).
     """
 
     def __init__(
@@ -198,22 +227,16 @@ class DaskPool:
             kernel_threads,
         )
         self.plugin = f"autograder-{assignment.name}-{uuid.uuid4().hex[:8]}"
-        self.cluster: LocalCluster | None = None
+        self.cluster: LocalDask | None = None
         self.client: Client | None = None
         self.isolation: dict[str, str] = {}  # worker -> what its kernels had
 
     def start(self) -> None:
         """Connect (or start the local cluster) and give every worker, present and future, the plugin."""
-        import dask
-
         try:
             if self.scheduler == "local":
-                # grading processes are children of the worker process: it must not be daemonic
-                dask.config.set({"distributed.worker.daemon": False})
-                self.cluster = LocalCluster(
-                    n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None
-                )
-                self.client = Client(self.cluster)
+                self.cluster = LocalDask(self.workers)
+                self.client = Client(self.cluster.address, timeout=30)
             else:
                 self.client = Client(self.scheduler, timeout=30)
             self.client.wait_for_workers(1, timeout=60)
@@ -285,3 +308,43 @@ class DaskPool:
         if self.cluster is not None:
             self.cluster.close()
         self.client = self.cluster = None
+
+
+class LocalDask:
+    """``dask scheduler`` and ``workers`` times ``dask worker --no-nanny --nthreads 1`` on 127.0.0.1,
+    as the README starts them on other machines (``grade --dask``); :meth:`close` stops them."""
+
+    def __init__(self, workers: int) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="autograder-dask-"))
+        dask = [sys.executable, "-m", "distributed.cli.dask_worker"]
+        scheduler_file = self.folder / "scheduler.json"
+        self.procs = [self._run([sys.executable, "-m", "distributed.cli.dask_scheduler"], "scheduler", "--host",
+                                "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file))]  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            if time.monotonic() > deadline or self.procs[0].poll() is not None:
+                self.close()
+                raise ClusterUnavailable(f"the local Dask scheduler did not start (see {self.folder})")
+            time.sleep(0.1)
+        self.address = json.loads(scheduler_file.read_text())["address"]
+        for i in range(workers):
+            self.procs.append(self._run(dask, f"worker-{i}", self.address, "--nthreads", "1", "--no-nanny",
+                                        "--local-directory", str(self.folder / f"worker-{i}")))  # fmt: skip
+
+    def _run(self, command: list[str], name: str, *args: str) -> subprocess.Popen:
+        with open(self.folder / f"{name}.log", "wb") as log:
+            return subprocess.Popen([*command, *args, "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+
+    def close(self) -> None:
+        """The workers (each closes its zygotes), then the scheduler: a worker whose scheduler has
+        gone first waits for it for 30 s."""
+        for group in (self.procs[1:], self.procs[:1]):
+            for proc in group:
+                proc.terminate()
+            for proc in group:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)

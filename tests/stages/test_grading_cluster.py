@@ -62,15 +62,16 @@ def cluster(tmp_path_factory):
             client.wait_for_workers(2, timeout=60)
         yield {"address": address, "procs": procs, "folder": folder}
     finally:
-        for proc in reversed(procs.values()):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        workers = [proc for name, proc in procs.items() if name != "scheduler"]
+        for group in (workers, [procs["scheduler"]]):  # a worker without its scheduler waits for it
+            for proc in group:
+                proc.terminate()
+            for proc in group:
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
 @pytest.fixture(scope="module")
