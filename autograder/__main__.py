@@ -3,6 +3,8 @@
 python -m autograder release --all                 regenerate exercises/ from solutions/
 python -m autograder diff --all                    exit 1 if exercises/ is stale
 python -m autograder grade hw1_mlp SUBMISSIONS/    grade a class (CSV, feedback, report)
+python -m autograder grade hw1_mlp SUBMISSIONS/ --scheduler tcp://HOST:8786
+                                                   the same on the workers of a Dask cluster
 python -m autograder check exercises/hw1_mlp/hw1_mlp.ipynb
                                                    a student's own check: visible tests only
 """
@@ -49,6 +51,7 @@ def cmd_diff(args) -> int:
 
 def cmd_grade(args) -> int:
     from .batch import grade_folder
+    from .batch.folder import RUN_ON_DASK_LOCALLY, BatchStopped
     from .batch.gradebook import default_url
     from .model import Assignment, AssignmentNotFound
     from .trusted.sandbox import SandboxUnavailable
@@ -59,6 +62,7 @@ def cmd_grade(args) -> int:
         assignment = Assignment.load(args.assignment)
     except AssignmentNotFound as err:
         raise SystemExit(str(err)) from None
+    scheduler = args.scheduler or (RUN_ON_DASK_LOCALLY if args.dask else None)
     try:
         code = grade_folder(
             assignment,
@@ -70,6 +74,7 @@ def cmd_grade(args) -> int:
             db_url=db_url,
             sandbox=not args.no_sandbox,
             max_bytes=args.max_bytes,
+            scheduler=scheduler,
         )
     except SandboxUnavailable as err:
         print(
@@ -78,6 +83,9 @@ def cmd_grade(args) -> int:
             "without isolation (the report then says so on its first line).",
             file=sys.stderr,
         )
+        return 2
+    except BatchStopped as err:
+        print(f"grading stopped: {err}", file=sys.stderr)
         return 2
     if db_url:
         print(
@@ -172,6 +180,16 @@ def main(argv=None) -> int:
         type=int,
         default=MAX_BYTES,
         help="largest submission file read, in bytes (default 20 MiB; larger ones are reported)",
+    )
+    dask = p.add_mutually_exclusive_group()
+    dask.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on the workers of this Dask scheduler (tcp://HOST:8786): each needs bubblewrap and "
+        "this checkout (README, Instructors)",
+    )
+    dask.add_argument(
+        "--dask", action="store_true", help="grade on a Dask cluster of --workers processes started on this machine"
     )
     p.set_defaults(func=cmd_grade)
 

@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/bench_grading.py --assignment hw2_convolution --n 200 --workers 1 2
     .venv/bin/python benchmarks/bench_grading.py --n 40 --workers 2 --no-cgroups   # kernels without cgroups
+    .venv/bin/python benchmarks/bench_grading.py --n 40 --workers 1 2 --dask       # on a Dask cluster here
+    .venv/bin/python benchmarks/bench_grading.py --n 400 --scheduler tcp://HOST:8786  # on a running cluster
 
 The class is made from the real release: perfect submissions (the solution code
 filled into the student version), untouched student versions, and one submission
 per classic mistake of tests/buggy/<assignment>.py, in rotation. Prints seconds per
-submission, the wall time and the speed-up over the first worker count. This is a
-measurement, not a test: nothing here asserts on time.
+submission, submissions per second, the wall time and the speed-up over the first worker
+count. With ``--dask``, each worker count is a Dask cluster of that many worker processes
+on this machine (``grade --dask``); with ``--scheduler``, the workers of that scheduler grade
+(one row). This is a measurement, not a test: nothing here asserts on time.
 """
 
 from __future__ import annotations
@@ -64,24 +68,41 @@ def main() -> None:
         action="store_true",
         help="kernels without their own cgroups (RLIMIT_NPROC and the memory watchdog instead)",
     )
+    parser.add_argument("--dask", action="store_true", help="each worker count as a Dask cluster on this machine")
+    parser.add_argument("--scheduler", help="grade on the workers of this Dask scheduler (tcp://HOST:8786)")
     args = parser.parse_args()
+    scheduler = args.scheduler or ("local" if args.dask else None)
+    counts = [0] if args.scheduler else args.workers  # 0: whatever workers the scheduler has
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         subs = Path(tmp) / "submissions"
         subs.mkdir()
         make_class(args.assignment, args.n, subs)
-        for workers in args.workers:
+        for workers in counts:
             out = Path(tmp) / f"out-{workers}"
             start = time.perf_counter()
-            code = grade_folder(args.assignment, subs, out, workers=workers, progress=True, cgroups=not args.no_cgroups)
+            code = grade_folder(
+                args.assignment,
+                subs,
+                out,
+                workers=workers or None,
+                progress=True,
+                cgroups=not args.no_cgroups,
+                scheduler=scheduler,
+            )
             wall = time.perf_counter() - start
             rows.append((workers, wall, code))
             shutil.rmtree(out)
     base = rows[0][1]
-    print(f"\n{args.n} submissions of {args.assignment}" + (" (kernels without cgroups)" if args.no_cgroups else ""))
-    print("workers   wall (s)   s/submission   speed-up   exit")
+    where = f" on Dask ({args.scheduler or 'a cluster on this machine'})" if scheduler else " on this machine's pool"
+    print(
+        f"\n{args.n} submissions of {args.assignment}{where}"
+        + (" (kernels without cgroups)" if args.no_cgroups else "")
+    )
+    print("workers   wall (s)   s/submission   submissions/s   speed-up   exit")
     for workers, wall, code in rows:
-        print(f"{workers:>7} {wall:>10.1f} {wall / args.n:>14.2f} {base / wall:>10.2f} {code:>6}")
+        shown = workers or "all"
+        print(f"{shown:>7} {wall:>10.1f} {wall / args.n:>14.2f} {args.n / wall:>15.3f} {base / wall:>10.2f} {code:>6}")
 
 
 if __name__ == "__main__":

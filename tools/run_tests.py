@@ -14,7 +14,9 @@
     d. release   exercises/ equals a fresh nbgrader generation; nbgrader's Validate
                  flags the student version; setup cells in sync
     e. grading   solutions score full marks, exercises 0, buggy submissions lose
-                 exactly their part, crashes and infinite loops are contained
+                 exactly their part, crashes and infinite loops are contained; a small
+                 class graded on a Dask scheduler and two workers, one of them killed,
+                 writes what a local run writes
     f. unit      the shared package and the grader's pieces
 
 Each stage is one pytest run; its time is printed as it ends, and a table of all
@@ -140,6 +142,7 @@ STAGES = {
         "tests/stages/test_grading.py",
         "tests/stages/test_grading_corpus.py",
         "tests/stages/test_lying_kernel.py",
+        "tests/stages/test_grading_cluster.py",  # a real Dask scheduler and two workers, about 30 s
     ],
     "unit": ["-n", str(WORKERS), "tests/unit"],
 }

@@ -11,6 +11,10 @@ must be a plain name (:mod:`autograder.batch.ingest`). Each submission is graded
 child process (:mod:`autograder.batch.processes`) and its own kernel, with its own limits, a
 per-cell time limit and a hard limit for the whole submission; a crash or an infinite loop
 costs that student the affected parts and nothing else. The outputs are written by :mod:`autograder.batch.outputs`.
+
+Where the submissions are graded is a pool: :class:`LocalPool`, this machine's cores, or
+:class:`autograder.batch.cluster.DaskPool`, the workers of a Dask cluster. Everything else (the
+resume, the progress bar, the gradebook, the outputs) is this module's, the same for both.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import nbformat
 from tqdm.auto import tqdm
@@ -33,6 +38,13 @@ from .gradebook import GradebookWriter, export_csv
 from .ingest import Submission, Unreadable, find_submissions
 from .outputs import write_outputs
 from .processes import grade_in_child, setup_imports, start_forkserver
+
+RUN_ON_DASK_LOCALLY = "local"  # grade_folder's scheduler for a Dask cluster on this machine
+
+
+class BatchStopped(RuntimeError):
+    """The pool could not grade (a Dask cluster out of reach, a worker with another checkout):
+    the grades recorded so far are kept, and a re-run resumes."""
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -76,6 +88,56 @@ def write_reconciled(assignment: Assignment, sub: Submission, out_dir: Path) -> 
         return
 
 
+class Pool(Protocol):
+    """Where a batch's submissions are graded (this machine's cores, or a Dask cluster)."""
+
+    def start(self) -> None: ...
+    def results(
+        self, todo: list[Submission], cell_timeout: float, hard_timeout: float
+    ) -> Iterator[tuple[Submission, SubmissionResult]]: ...
+    def describe(self) -> str: ...
+    def close(self) -> None: ...
+
+
+class LocalPool:
+    """``workers`` threads, each driving one grading process at a time, with kernels from one
+    zygote; this machine's cores are shared out among the workers' kernels."""
+
+    def __init__(self, assignment: Assignment, *, workers: int, sandbox: bool, cgroups: bool, memory: int) -> None:
+        self.assignment, self.workers = assignment, workers
+        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.preload = setup_imports(assignment.source)
+        self.sandbox, self.cgroups, self.memory = sandbox, cgroups, memory
+        self.zygote: Zygote | None = None
+
+    def start(self) -> None:
+        """The zygote (SandboxUnavailable: nothing graded) and the grading processes' forkserver."""
+        self.zygote = Zygote(
+            sandboxed=self.sandbox, preload=self.preload, threads=self.threads, cgroups=self.cgroups, memory=self.memory
+        )
+        start_forkserver(self.preload, self.threads)
+
+    def results(
+        self, todo: list[Submission], cell_timeout: float, hard_timeout: float
+    ) -> Iterator[tuple[Submission, SubmissionResult]]:
+        assert self.zygote is not None
+        address = self.zygote.address()
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            futures = {
+                pool.submit(grade_in_child, self.assignment, s, cell_timeout, hard_timeout, address, self.threads): s
+                for s in todo
+            }
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
+
+    def describe(self) -> str:
+        return self.zygote.describe() if self.zygote is not None else "no kernel ran"
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
+
+
 def grade_folder(
     assignment: str | Assignment,
     submissions: Path,
@@ -90,6 +152,8 @@ def grade_folder(
     memory: int = MEMORY_LIMIT,
     release: Path | None = None,
     cgroups: bool = True,
+    scheduler: str | None = None,
+    kernel_threads: int | None = None,
 ) -> int:
     """Grade every submission in ``submissions``; returns the exit code.
 
@@ -122,42 +186,46 @@ def grade_folder(
     (out_dir / "results").mkdir(exist_ok=True)
     results = previous_results(out_dir, subs, assignment)
     todo = [s for s in subs if s.student not in results]
-    threads = max(1, (os.cpu_count() or 1) // workers)  # cores shared out among the workers
-    preload = setup_imports(assignment.source)
-    # SandboxUnavailable: nothing graded
-    zygote = (
-        Zygote(sandboxed=sandbox, preload=preload, threads=threads, cgroups=cgroups, memory=memory) if todo else None
-    )
+    pool: Pool
+    if scheduler is None:
+        pool = LocalPool(assignment, workers=workers, sandbox=sandbox, cgroups=cgroups, memory=memory)
+    else:
+        from .cluster import DaskPool
+
+        pool = DaskPool(
+            assignment,
+            scheduler,
+            workers=workers,
+            sandbox=sandbox,
+            cgroups=cgroups,
+            memory=memory,
+            kernel_threads=kernel_threads,
+        )
+    if todo:
+        try:
+            pool.start()  # SandboxUnavailable, ClusterUnavailable: nothing graded
+        except BaseException:
+            pool.close()
+            raise
     gradebook = GradebookWriter(db_url, assignment) if db_url else None
     start = time.perf_counter()
     try:
         if gradebook:
             for student, r in results.items():  # grades kept from an earlier run
                 gradebook.record(student, r)
-        start_forkserver(preload, threads)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            address = zygote.address() if zygote is not None else None
-            futures = {
-                pool.submit(grade_in_child, assignment, s, cell_timeout, hard_timeout, address, threads): s
-                for s in todo
-                if address is not None
-            }
-            for fut in tqdm(
-                as_completed(futures), total=len(futures), desc=f"grading {name}", unit="notebook", disable=not progress
-            ):
-                student = futures[fut].student
-                results[student] = fut.result()
-                write_reconciled(assignment, futures[fut], out_dir)
-                # recorded at once: an interrupted batch keeps every grade finished so far
-                _write_json(out_dir / "results" / f"{student}.json", results[student].to_json())
-                if gradebook:
-                    gradebook.record(student, results[student])
+        graded = pool.results(todo, cell_timeout, hard_timeout) if todo else iter(())
+        for sub, result in tqdm(graded, total=len(todo), desc=f"grading {name}", unit="notebook", disable=not progress):
+            results[sub.student] = result
+            write_reconciled(assignment, sub, out_dir)
+            # recorded at once: an interrupted batch keeps every grade finished so far
+            _write_json(out_dir / "results" / f"{sub.student}.json", result.to_json())
+            if gradebook:
+                gradebook.record(sub.student, result)
     finally:
         if gradebook:
             gradebook.close()
-        isolation = zygote.describe() if zygote else "no kernel ran (every grade was kept from an earlier run)"
-        if zygote is not None:
-            zygote.close()
+        isolation = pool.describe() if todo else "no kernel ran (every grade was kept from an earlier run)"
+        pool.close()
     write_outputs(name, results, out_dir, assignment.part_ids, isolation, rejected)
     if db_url:
         export_csv(db_url, out_dir / "nbgrader_export.csv")

@@ -124,7 +124,9 @@ TEXT_COLUMNS = {"assignment", "duedate", "timestamp", "student_id", "last_name",
 
 def export_csv(db_url: str, to: Path) -> None:
     """The gradebook as nbgrader's CSV export plugin writes it (same columns, every assignment
-    and student), through Python's csv writer with spreadsheet-safe text cells."""
+    and student), through Python's csv writer with spreadsheet-safe text cells; students in the
+    order of their ids (nbgrader's order is by name, and ours have none: the order they were
+    recorded, which a batch graded in parallel does not fix)."""
     import csv
 
     from nbgrader.api import MissingEntry
@@ -136,7 +138,7 @@ def export_csv(db_url: str, to: Path) -> None:
         writer = csv.writer(fh)
         writer.writerow(EXPORT_COLUMNS)
         for assignment in gb.assignments:
-            for student in gb.students:
+            for student in sorted(gb.students, key=lambda s: s.id):  # not in the order graded
                 row = {
                     "assignment": assignment.name,
                     "duedate": assignment.duedate,

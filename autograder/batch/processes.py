@@ -35,11 +35,23 @@ def grade_in_child(
     threads: int | None = None,
 ) -> SubmissionResult:
     """Grade one submission in a separate Python process; never raises."""
+    data, sub = read_bytes(sub)
+    result = grade_bytes(assignment, data, cell_timeout, hard_timeout, zygote, threads)
+    return stamped(result, sub, data, assignment)
+
+
+def read_bytes(sub: Submission) -> tuple[bytes | None, Submission]:
+    """The bytes of ``sub``'s notebook (None when there is none, or it cannot be read now: the
+    submission that comes back then carries why, for the report)."""
     try:
-        data = sub.read() if sub.path is not None else None
+        return (sub.read() if sub.path is not None else None), sub
     except Unreadable as err:  # it changed since it was listed
-        data, sub = None, Submission(sub.student, None, sub.notes + (f"{sub.rel} {err}",))
-    result = _first_or_second_try(assignment, data, cell_timeout, hard_timeout, zygote, threads)
+        return None, Submission(sub.student, None, sub.notes + (f"{sub.rel} {err}",))
+
+
+def stamped(result: SubmissionResult, sub: Submission, data: bytes | None, assignment: Assignment) -> SubmissionResult:
+    """``result`` with what the batch knows of the submission: its notes, its file, and the
+    fingerprints of the bytes graded and of the source (a re-run keeps the grade while both hold)."""
     result.notes = list(sub.notes) + result.notes
     result.submission = str(sub.path) if sub.path else ""
     result.fingerprint = fingerprint(data)
@@ -126,7 +138,7 @@ def exit_description(exitcode: int | None) -> str:
     return f"exit status {exitcode}"
 
 
-def _first_or_second_try(
+def grade_bytes(
     assignment: Assignment,
     data: bytes | None,
     cell_timeout: float,
@@ -134,6 +146,8 @@ def _first_or_second_try(
     zygote: ZygoteAddress,
     threads: int | None,
 ) -> SubmissionResult:
+    """Grade the notebook ``data`` in a grading process (a second one if the first dies without a
+    word); never raises. What the batch adds to the result comes from :func:`stamped`."""
     if data is None:
         return SubmissionResult.ungradable(
             assignment.parts, "No readable notebook (.ipynb) was found in this submission."

@@ -53,3 +53,15 @@ def test_what_the_kernel_runs_of_the_package_root_is_the_standard_library():
             n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level
         }
         assert imported <= {"__future__", "pathlib"}, (name, imported)
+
+
+def test_dask_is_imported_by_the_cluster_module_only():
+    """The batch's one Dask module (autograder/batch/cluster.py); a local batch, the grading process
+    and the kernel never import it."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+        uses_dask = {n for n in names if n.split(".")[0] in ("dask", "distributed")}
+        if path.relative_to(PACKAGE).as_posix() != "batch/cluster.py":
+            assert not uses_dask, f"{path.relative_to(COURSE_ROOT)} imports {sorted(uses_dask)}"
