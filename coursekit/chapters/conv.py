@@ -28,7 +28,7 @@ In every mode ``conv*(x, w, mode) == corr*(x, flip(w), mode)``: convolution is
 *defined* here as correlation with the flipped kernel, on the same padded input.
 (In modes ``valid`` and ``full`` this is exactly ``numpy.convolve`` /
 ``scipy.signal.convolve``, for any kernel; in ``same`` mode too for an odd ``K``,
-while for an even ``K`` SciPy crops the full output one sample differently.)
+while for an even ``K`` NumPy and SciPy both crop the full output one sample differently.)
 
 Inputs may carry leading batch axes: ``corr2d`` of an array of shape
 ``(..., H, W)`` filters every ``(H, W)`` slice with the same kernel. The result

@@ -271,3 +271,15 @@ def test_errors_are_explicit():
     # a kernel larger than the input is fine when the output is not empty
     assert corr2d(x, np.ones((5, 2)), "same").shape == (4, 5)
     assert corr2d(x, np.ones((6, 7)), "full").shape == (9, 11)
+
+
+@pytest.mark.parametrize("k", [3, 4, 5, 6])
+def test_same_mode_matches_numpy_and_scipy_for_odd_kernels_only(k):
+    """What the module's docstring says: in ``same`` mode an even kernel is cropped one sample
+    differently from both numpy.convolve and scipy.signal.convolve; an odd one is not."""
+    import scipy.signal
+
+    x, w = np.arange(10.0) ** 1.3, np.arange(1.0, k + 1)
+    ours = conv1d(x, w, "same")
+    for other in (np.convolve(x, w, "same"), scipy.signal.convolve(x, w, "same")):
+        assert np.allclose(ours, other) == (k % 2 == 1)
