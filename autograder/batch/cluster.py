@@ -338,13 +338,19 @@ class LocalDask:
     def close(self) -> None:
         """The workers (each closes its zygotes), then the scheduler: a worker whose scheduler has
         gone first waits for it for 30 s."""
-        for group in (self.procs[1:], self.procs[:1]):
-            for proc in group:
-                proc.terminate()
-            for proc in group:
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop_workers_then_scheduler(self.procs[1:], self.procs[0], timeout=30)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def stop_workers_then_scheduler(workers: list[subprocess.Popen], scheduler: subprocess.Popen, timeout: float) -> None:
+    """Terminate the workers, then the scheduler (a worker whose scheduler has gone waits for it);
+    a process still running ``timeout`` seconds after it was asked to stop is killed."""
+    for group in (workers, [scheduler]):
+        for proc in group:
+            proc.terminate()
+        for proc in group:
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -27,6 +27,7 @@ import pytest
 from homework_batches import ROOT, load_bugs, patched, patched_many
 
 from autograder.batch import grade_folder
+from autograder.batch.cluster import stop_workers_then_scheduler
 from autograder.model import source_notebook
 
 ASSIGNMENT = "hw2_convolution"
@@ -63,15 +64,7 @@ def cluster(tmp_path_factory):
         yield {"address": address, "procs": procs, "folder": folder}
     finally:
         workers = [proc for name, proc in procs.items() if name != "scheduler"]
-        for group in (workers, [procs["scheduler"]]):  # a worker without its scheduler waits for it
-            for proc in group:
-                proc.terminate()
-            for proc in group:
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop_workers_then_scheduler(workers, procs["scheduler"], timeout=20)
 
 
 @pytest.fixture(scope="module")
