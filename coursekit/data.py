@@ -56,15 +56,21 @@ class Digits:
 
 @dataclass(frozen=True)
 class MnistSplits:
-    """Train / validation / test digits and where they came from."""
+    """Train / validation / test images and where they came from.
+
+    ``noun`` names what the images show in printed summaries: "digits" for MNIST, "images" for
+    Fashion-MNIST.
+    """
 
     train: Digits
     val: Digits
     test: Digits
     source: str
+    noun: str = "digits"
 
     def summary(self) -> str:
-        return f"{self.source}: {len(self.train)} train, {len(self.val)} validation, {len(self.test)} test digits"
+        counts = f"{len(self.train)} train, {len(self.val)} validation, {len(self.test)} test"
+        return f"{self.source}: {counts} {self.noun}"
 
 
 # --------------------------------------------------------------------------- offline
@@ -217,7 +223,7 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(shape)
 
 
-def _splits_from_idx(paths: dict[str, Path], folder: Path, source: str) -> MnistSplits:
+def _splits_from_idx(paths: dict[str, Path], folder: Path, source: str, noun: str = "digits") -> MnistSplits:
     """Train / validation / test from the four IDX files of an MNIST-format data set.
 
     The 60,000 training images are split 55,000 / 5,000 with a fixed permutation.
@@ -237,6 +243,7 @@ def _splits_from_idx(paths: dict[str, Path], folder: Path, source: str) -> Mnist
         _as_digits(train_x[val_idx], train_y[val_idx]),
         _as_digits(test_x, test_y),
         source=source,
+        noun=noun,
     )
 
 
@@ -302,7 +309,7 @@ def _system_fashion(folder: Path, files: dict[str, str]) -> MnistSplits:
                 "`sudo apt-get install --reinstall dataset-fashion-mnist`."
             )
         paths[name] = path
-    return _splits_from_idx(paths, folder, "Fashion-MNIST (Debian package)")
+    return _splits_from_idx(paths, folder, "Fashion-MNIST (Debian package)", noun="images")
 
 
 def load_fashion_mnist(
@@ -330,7 +337,7 @@ def load_fashion_mnist(
         chosen = FASHION_FILES if files is None else files
         hint = "install the offline copy with `sudo apt-get install dataset-fashion-mnist`"
         paths = {name: download_verified(name, md5, folder, mirrors, offline_hint=hint) for name, md5 in chosen.items()}
-        return _splits_from_idx(paths, folder, "Fashion-MNIST (full, downloaded)")
+        return _splits_from_idx(paths, folder, "Fashion-MNIST (full, downloaded)", noun="images")
     raise ValueError(f"source must be 'auto', 'system' or 'full', not {source!r}")
 
 

