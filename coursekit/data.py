@@ -9,16 +9,20 @@ Offline (CI, a laptop on a train, this repository's tests):
 - :func:`load_fashion_mnist`: the 70,000 Fashion-MNIST images that Debian's package
   ``dataset-fashion-mnist`` installs (``make setup`` installs it when run as root).
 
+Online only: :func:`load_usps`, the 9,298 Bell Labs zip-code digits (16x16) that LeCun et al.
+(1989) trained on, downloaded once from the LIBSVM page and verified (MD5).
+
 Online (Colab): ``source="full"`` downloads the 70,000 MNIST digits once into
 ``~/.cache/coursekit/mnist`` (or ``data_dir``), verifies each file's MD5 and
 splits 55,000 / 5,000 / 10,000. Every failure says what to do next.
 
-Images come back as float32 in [0, 1] with shape ``(N, 28, 28)``; labels as
-int64 with shape ``(N,)``.
+Images come back as float32 in [0, 1] with shape ``(N, 28, 28)`` (``(N, 16, 16)`` for
+USPS); labels as int64 with shape ``(N,)``.
 """
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import os
@@ -40,7 +44,7 @@ class DataError(RuntimeError):
 class Digits:
     """A labelled set of grey-level digit images.
 
-    images: ``(N, 28, 28)`` float32 in [0, 1]; labels: ``(N,)`` int64 in 0..9.
+    images: ``(N, 28, 28)`` (``(N, 16, 16)`` for USPS) float32 in [0, 1]; labels: ``(N,)`` int64 in 0..9.
     """
 
     images: np.ndarray
@@ -50,7 +54,7 @@ class Digits:
         return len(self.labels)
 
     def flat(self) -> np.ndarray:
-        """Images as rows: ``(N, 784)`` float32."""
+        """Images as rows: ``(N, H * W)`` float32 (784 columns for 28x28 images)."""
         return self.images.reshape(len(self.images), -1)
 
 
@@ -339,6 +343,70 @@ def load_fashion_mnist(
         paths = {name: download_verified(name, md5, folder, mirrors, offline_hint=hint) for name, md5 in chosen.items()}
         return _splits_from_idx(paths, folder, "Fashion-MNIST (full, downloaded)", noun="images")
     raise ValueError(f"source must be 'auto', 'system' or 'full', not {source!r}")
+
+
+# --------------------------------------------------------------------------- USPS
+
+#: The LIBSVM copy of the USPS zip-code digits (train 7,291, test 2,007), bzip2-compressed.
+USPS_MIRRORS = ("https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass/",)
+
+#: File name -> MD5 of the bzip2 file as published.
+USPS_FILES = {"usps.bz2": "ec16c51db3855ca6c91edd34d0e9b197", "usps.t.bz2": "8ea070ee2aca1ac39742fdd1ef5ed118"}
+
+
+def read_libsvm_digits(path: Path, side: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a bzip2 LIBSVM file of ``side x side`` digit images.
+
+    Each line is ``label index:value ...`` with labels 1..10 for digits 0..9, 1-based pixel
+    indices in row-major order and values in [-1, 1] (-1 is background); an index left out
+    holds 0. Returns images ``(N, side, side)`` float32 in [0, 1] (ink is 1, as in MNIST) and
+    labels ``(N,)`` int64 in 0..9.
+    """
+    images, labels = [], []
+    with bz2.open(path, "rt") as fh:
+        for number, line in enumerate(fh, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            pixels = np.zeros(side * side)
+            try:
+                labels.append(int(float(fields[0])) - 1)
+                for field in fields[1:]:
+                    index, value = field.split(":")
+                    pixels[int(index) - 1] = float(value)
+            except (ValueError, IndexError) as err:
+                raise DataError(f"{path}, line {number}: not a LIBSVM digit ({err}); delete the file.") from err
+            images.append(pixels.reshape(side, side))
+    label_array = np.asarray(labels, dtype=np.int64)
+    if len(label_array) == 0 or label_array.min() < 0 or label_array.max() > 9:
+        raise DataError(f"{path} holds no digits labelled 1..10: delete it and download again.")
+    return ((np.stack(images) + 1) / 2).astype(np.float32), label_array
+
+
+def load_usps(data_dir: str | Path | None = None, mirrors=USPS_MIRRORS, files=None, n_val: int = 1000) -> MnistSplits:
+    """The USPS zip-code digits: train / validation / test of ``(N, 16, 16)`` images.
+
+    Downloads the two LIBSVM files once into ``data_dir/usps`` (default
+    ``~/.cache/coursekit``), checks their MD5, and splits the 7,291 training digits into
+    ``7291 - n_val`` train and ``n_val`` validation with a fixed permutation; the test set is
+    the 2,007 digits of the original split. Needs the internet the first time.
+    """
+    chosen = USPS_FILES if files is None else files
+    folder = (Path(data_dir) if data_dir else default_data_dir()) / "usps"
+    hint = "use the offline MNIST digits, load_mnist(source='offline')"
+    paths = {name: download_verified(name, md5, folder, mirrors, offline_hint=hint) for name, md5 in chosen.items()}
+    train_name = next(n for n in chosen if not n.endswith(".t.bz2"))
+    test_name = next(n for n in chosen if n.endswith(".t.bz2"))
+    train_x, train_y = read_libsvm_digits(paths[train_name])
+    test_x, test_y = read_libsvm_digits(paths[test_name])
+    order = np.random.default_rng(0).permutation(len(train_y))
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    return MnistSplits(
+        Digits(train_x[train_idx], train_y[train_idx]),
+        Digits(train_x[val_idx], train_y[val_idx]),
+        Digits(test_x, test_y),
+        source="USPS (full, downloaded)",
+    )
 
 
 # --------------------------------------------------------------------------- public API

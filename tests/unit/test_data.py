@@ -1,6 +1,8 @@
 """The data loaders: offline digits, the photograph, and the full-MNIST download
 path, tested against a local HTTP server on 127.0.0.1 serving small IDX files."""
 
+import bz2
+import contextlib
 import gzip
 import hashlib
 import http.server
@@ -77,16 +79,23 @@ def mirror(tmp_path):
         (served / name).write_bytes(blob)
         files[name] = hashlib.md5(blob).hexdigest()
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+    with serving(served) as url:
+        yield url, files, served
 
-    handler = partial(Quiet, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serving(folder):
+    """A local HTTP server for the files of ``folder``; yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", files, served
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
 
@@ -186,3 +195,49 @@ def test_fashion_mnist_download_path(mirror, tmp_path):
     (served / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(data.DataError, match="dataset-fashion-mnist"):
         data.load_fashion_mnist(source="full", data_dir=tmp_path / "other", mirrors=[url], files=files)
+
+
+def libsvm_line(label: int, pixels: np.ndarray) -> str:
+    # LIBSVM writes only the non-zero values, with 1-based indices
+    cells = " ".join(f"{i + 1}:{v:g}" for i, v in enumerate(pixels.ravel()) if v != 0)
+    return f"{label} {cells}\n"
+
+
+def test_usps_download_parses_the_libsvm_digits(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    rng = np.random.default_rng(1)
+    pixels = {name: np.round(rng.uniform(-1, 1, (n, 16, 16)), 3) for name, n in (("usps.bz2", 30), ("usps.t.bz2", 12))}
+    pixels["usps.bz2"][0, 3, 5] = 0.0  # left out of the file: must come back as grey 0.5
+    files = {}
+    for name, images in pixels.items():
+        text = "".join(libsvm_line(k % 10 + 1, img) for k, img in enumerate(images))
+        blob = bz2.compress(text.encode())
+        (served / name).write_bytes(blob)
+        files[name] = hashlib.md5(blob).hexdigest()
+    with serving(served) as url:
+        splits = data.load_usps(data_dir=tmp_path / "cache", mirrors=[url], files=files, n_val=10)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (20, 10, 12)
+    assert splits.test.images.shape == (12, 16, 16) and splits.test.images.dtype == np.float32
+    np.testing.assert_allclose(splits.test.images, (pixels["usps.t.bz2"] + 1) / 2, atol=1e-6)
+    np.testing.assert_array_equal(splits.test.labels, np.arange(12) % 10)  # label k + 1 is digit k
+    train_all = np.concatenate([splits.train.images, splits.val.images])
+    assert any(
+        np.isclose(img[3, 5], 0.5) and np.allclose(img, (pixels["usps.bz2"][0] + 1) / 2, atol=1e-6) for img in train_all
+    )
+    assert splits.summary() == "USPS (full, downloaded): 20 train, 10 validation, 12 test digits"
+    # the files are cached: no server needed the second time
+    again = data.load_usps(data_dir=tmp_path / "cache", mirrors=["http://127.0.0.1:9/"], files=files, n_val=10)
+    np.testing.assert_array_equal(again.val.images, splits.val.images)
+
+
+def test_usps_rejects_a_damaged_file(tmp_path):
+    folder = tmp_path / "usps"
+    folder.mkdir()
+    blob = bz2.compress(b"3 1:0.5 2:oops\n")
+    (folder / "usps.bz2").write_bytes(blob)
+    with pytest.raises(data.DataError, match="line 1: not a LIBSVM digit"):
+        data.read_libsvm_digits(folder / "usps.bz2")
+    (folder / "usps.bz2").write_bytes(bz2.compress(b"11 1:0.5\n"))
+    with pytest.raises(data.DataError, match="labelled 1..10"):
+        data.read_libsvm_digits(folder / "usps.bz2")
