@@ -377,8 +377,8 @@ def draw_overlap_add(g, k, stride: int = 2):
     ax.set_title(f"sum: {H}x{W} output", fontsize=9)
     _finish(ax, (-0.2, W + 0.2), (-0.2, H + 0.2))
     fig.suptitle(
-        f"Transposed convolution, stride {stride}: each entry of g pastes a scaled copy of the "
-        f"{k.shape[0]}x{k.shape[1]} kernel, and the copies add up where they overlap",
+        f"Transposed convolution, stride {stride}: one scaled copy of the kernel per entry of g, "
+        "added up where the copies overlap",
         fontsize=10,
     )
     fig.tight_layout()
