@@ -548,8 +548,8 @@ def draw_subsampling(signals: dict):
     ``signals`` maps a name (for instance "feature map" and "blurred") to a 1-D array of
     even length. Left: the signal, with the samples that stride 2 keeps (even positions,
     line gid "even") and those it keeps after a one-pixel shift of the input (odd
-    positions, gid "odd"). Right: the two subsampled signals on the coarse grid, and the
-    gap of :func:`subsampling_gap` in the title.
+    positions, gid "odd"). Right: the two subsampled signals on the coarse grid, and their
+    relative difference (:func:`subsampling_gap`) in the title.
     """
     fig, axes = plt.subplots(
         len(signals), 2, figsize=(11, 2.4 * len(signals)), squeeze=False, gridspec_kw={"width_ratios": [2, 1]}
@@ -566,7 +566,7 @@ def draw_subsampling(signals: dict):
             )
             coarse.set_gid(gid)
         left.set_title(f"{name}: {len(s)} samples", fontsize=9)
-        right.set_title(f"after stride 2: gap {subsampling_gap(s):.2f}", fontsize=9)
+        right.set_title(f"after stride 2, odd against even: relative difference {subsampling_gap(s):.2f}", fontsize=9)
         left.set_xlabel("position")
         right.set_xlabel("position on the stride-2 grid")
         for ax in (left, right):
