@@ -19,7 +19,10 @@ import numpy as np
 def rel_error(a, b) -> float:
     """``max |a - b| / max(1e-8, |a| + |b|)``, elementwise then the maximum.
 
-    Below ~1e-7 two float64 gradients agree; ~1e-2 or more means a bug.
+    In float64, a backward pass compared with autograd differs by rounding error only
+    (chapter 1 asserts below 1e-14), and compared with centred differences at h = 1e-5 a
+    correct one stays below about 1e-8 (as :func:`gradient_error` says); ~1e-2 or more
+    means a bug.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
