@@ -240,12 +240,17 @@ def _splits_from_idx(paths: dict[str, Path], folder: Path, source: str, noun: st
     if len(train_x) != len(train_y) or len(test_x) != len(test_y):
         raise DataError(f"The IDX files in {folder} disagree on the number of images: delete the folder.")
     n_val = len(train_x) // 12  # 5,000 of 60,000
-    order = np.random.default_rng(0).permutation(len(train_x))
+    return _hold_out_validation(_as_digits(train_x, train_y), _as_digits(test_x, test_y), n_val, source, noun)
+
+
+def _hold_out_validation(train: Digits, test: Digits, n_val: int, source: str, noun: str = "digits") -> MnistSplits:
+    """Split ``n_val`` validation images off ``train`` with a fixed permutation (seed 0)."""
+    order = np.random.default_rng(0).permutation(len(train))
     val_idx, train_idx = order[:n_val], order[n_val:]
     return MnistSplits(
-        _as_digits(train_x[train_idx], train_y[train_idx]),
-        _as_digits(train_x[val_idx], train_y[val_idx]),
-        _as_digits(test_x, test_y),
+        Digits(train.images[train_idx], train.labels[train_idx]),
+        Digits(train.images[val_idx], train.labels[val_idx]),
+        test,
         source=source,
         noun=noun,
     )
@@ -397,16 +402,9 @@ def load_usps(data_dir: str | Path | None = None, mirrors=USPS_MIRRORS, files=No
     paths = {name: download_verified(name, md5, folder, mirrors, offline_hint=hint) for name, md5 in chosen.items()}
     train_name = next(n for n in chosen if not n.endswith(".t.bz2"))
     test_name = next(n for n in chosen if n.endswith(".t.bz2"))
-    train_x, train_y = read_libsvm_digits(paths[train_name])
-    test_x, test_y = read_libsvm_digits(paths[test_name])
-    order = np.random.default_rng(0).permutation(len(train_y))
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    return MnistSplits(
-        Digits(train_x[train_idx], train_y[train_idx]),
-        Digits(train_x[val_idx], train_y[val_idx]),
-        Digits(test_x, test_y),
-        source="USPS (full, downloaded)",
-    )
+    train = Digits(*read_libsvm_digits(paths[train_name]))
+    test = Digits(*read_libsvm_digits(paths[test_name]))
+    return _hold_out_validation(train, test, n_val, "USPS (full, downloaded)")
 
 
 # --------------------------------------------------------------------------- public API
