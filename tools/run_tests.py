@@ -16,7 +16,8 @@
     e. grading   solutions score full marks, exercises 0, buggy submissions lose
                  exactly their part, crashes and infinite loops are contained; a small
                  class graded on a Dask scheduler and two workers, one of them killed,
-                 writes what a local run writes
+                 writes what a local run writes (one pytest worker per core: the tests
+                 that read one graded batch are an xdist group, graded once in one worker)
     f. unit      the shared package and the grader's pieces
 
 Each stage is one pytest run; its time is printed as it ends, and a table of all
@@ -138,7 +139,11 @@ STAGES = {
     "browser": ["tests/stages/test_browser.py"],
     "solutions": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "600", *solutions()],
     "release": ["-n", str(WORKERS), "tests/stages/test_release.py"],  # independent tests: any worker
-    "grading": [
+    "grading": [  # the tests that read one graded batch share a worker (xdist_group marks), which grades it once
+        "-n",
+        str(WORKERS),
+        "--dist",
+        "loadgroup",
         "tests/stages/test_grading.py",
         "tests/stages/test_grading_corpus.py",
         "tests/stages/test_lying_kernel.py",

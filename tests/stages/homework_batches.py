@@ -6,6 +6,10 @@ the classic mistakes of tests/buggy/<assignment>.py packed into a few submission
 tailored to this homework), and in the first assignment's batch a submission that loops
 forever and one that kills its kernel. Grading them together costs one sandbox start per
 homework; tests/stages/test_grading.py and test_lying_kernel.py read the results.
+
+The grading stage runs its tests in two pytest-xdist workers (``--dist loadgroup``): every test
+that reads a homework's batch is in that homework's group (:func:`per_batch`, :func:`same_batch`),
+so one worker grades the batch once and runs them all, while the other grades another.
 """
 
 import csv
@@ -14,6 +18,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pytest
 from liars import MODES, TAILORED, liar_notebook, liar_on, tailored_notebook
 
 from autograder.batch import grade_folder
@@ -29,6 +34,16 @@ DEFAULT_CELL_TIMEOUT = 20.0
 LOOP_CELL = "while True:\n    pass\n"
 CRASH_CELL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
 LIAR_CHECK = "hw2_convolution"  # its batch also grades the solution with a liar installed
+
+
+def same_batch(assignment: str) -> pytest.MarkDecorator:
+    """Runs a test in the xdist worker that grades ``assignment``'s batch (one group per batch)."""
+    return pytest.mark.xdist_group(assignment)
+
+
+def per_batch(names: list[str], assignment_of=lambda name: name) -> list:
+    """Parameters ``names``, each in the group of its assignment's batch (``assignment_of(name)``)."""
+    return [pytest.param(name, marks=same_batch(assignment_of(name))) for name in names]
 
 
 def load_bugs(assignment: str) -> list[dict]:

@@ -27,14 +27,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from homework_batches import ROOT, batch, load_bugs, patched
+from homework_batches import ROOT, batch, load_bugs, patched, per_batch, same_batch
 
 from autograder.model import source_notebook
 from autograder.parts import is_solution_cell, nbgrader_meta
 from autograder.release import assignments
 
 
-@pytest.fixture(params=assignments())
+@pytest.fixture(params=per_batch(assignments()))
 def graded(request, tmp_path_factory):
     return batch(request.param, tmp_path_factory.getbasetemp())
 
@@ -101,6 +101,7 @@ def test_each_buggy_submission_loses_exactly_its_parts(graded):
                 )
 
 
+@same_batch(assignments()[0])
 def test_an_infinite_loop_costs_only_its_part(first_graded):
     graded = first_graded
     r = graded["results"]["loops_forever"]
@@ -110,6 +111,7 @@ def test_an_infinite_loop_costs_only_its_part(first_graded):
     assert "loops_forever" in report and "time limit" in report
 
 
+@same_batch(assignments()[0])
 def test_a_dead_kernel_costs_the_parts_after_it_and_nobody_else(first_graded):
     graded = first_graded
     source_nb, crash_id = graded["source_nb"], graded["extra"]["crash"]
@@ -180,6 +182,7 @@ def student_check(assignment: str, bug: dict, tmp_path: Path):
     return done, [line for line in done.stdout.splitlines() if line.startswith("[FAIL]")]
 
 
+@same_batch("hw2_convolution")
 def test_student_check_reports_the_graders_visible_messages(tmp_path):
     """`python -m autograder check` runs the visible tests only and says what the grader says."""
     assignment = "hw2_convolution"

@@ -34,6 +34,7 @@ ASSIGNMENT = "hw2_convolution"
 SLOW = "a_slow_solution"  # first in the queue, so that its rerun overlaps the others
 SLEEP_CELL = "import time\ntime.sleep(3)\n"  # longer than the test waits before it kills the worker
 DASK = str(Path(sys.executable).parent / "dask")
+pytestmark = pytest.mark.xdist_group("dask_cluster")  # one worker of the grading stage runs this module
 
 
 def start(log_file: Path, *args: str) -> subprocess.Popen:

@@ -44,6 +44,10 @@ from autograder.trusted.sandbox import SandboxUnavailable, Zygote
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "hw2_convolution"
+# The grading stage runs in two xdist workers (--dist loadgroup): the tests that read one graded class
+# share a worker, which grades that class once.
+IN_CLASS = pytest.mark.xdist_group("hw2_class")
+IN_HW4_CLASS = pytest.mark.xdist_group("hw4_class")
 CELL_TIMEOUT = 10.0  # 50 times the longest cell of hw2's solution; the looping attack costs a worker this long
 MEMORY = 1 << 30  # per kernel in the corpus batches (4 GiB by default): the hogs stop at 1 GiB
 
@@ -630,12 +634,14 @@ def graded_class(tmp_path_factory):
     )
 
 
+@IN_CLASS
 def test_the_corpus_is_the_one_written_down(graded_class):
     assert set(graded_class["results"]) == set(CASES)
     named = {g for failing, _ in CASES.values() if isinstance(failing, set) for g in failing}
     assert named <= set(AUTO_POINTS) and FULL >= 12
 
 
+@IN_CLASS
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_each_case_gets_its_expected_score(graded_class, case):
     failing, report_words = CASES[case]
@@ -653,6 +659,7 @@ def test_each_case_gets_its_expected_score(graded_class, case):
         assert words in student_block, f"report.txt does not say {words!r} for {case}"
 
 
+@IN_CLASS
 def test_known_cheats_are_flagged_for_review(graded_class):
     """The static scan is a flag for a person, never a defence: the classic cheats are flagged,
     honest work is not (attacks may or may not be: their scores above say they gained nothing)."""
@@ -663,12 +670,14 @@ def test_known_cheats_are_flagged_for_review(graded_class):
     assert all(bool(rows[c]["review"]) == (c in flagged) for c in rows)
 
 
+@IN_CLASS
 def test_the_batch_finished_and_its_exit_code_names_the_unreadable_uploads(graded_class):
     assert graded_class["code"] == 1
     unreadable = {c for c, r in graded_class["results"].items() if r["status"] != "graded"}
     assert unreadable == UNGRADABLE
 
 
+@IN_CLASS
 def test_nothing_a_submission_did_touched_the_instructor_or_other_students(graded_class):
     assert SANDBOXED
     assert graded_class["instructor_file"].read_text() == "do not delete"
@@ -678,6 +687,7 @@ def test_nothing_a_submission_did_touched_the_instructor_or_other_students(grade
     assert len(rows) == len(CASES)
 
 
+@IN_CLASS
 def test_grading_twice_gives_the_same_scores(graded_class, tmp_path):
     cases = ["perfect", "edited_test_cell", "cheat_rebinds_helper", "kernel_crash", "colab_round_trip"]
     subs = tmp_path / "subs"
@@ -692,6 +702,7 @@ def test_grading_twice_gives_the_same_scores(graded_class, tmp_path):
         assert [p["points"] for p in second["parts"]] == [p["points"] for p in first["parts"]], case
 
 
+@IN_CLASS
 def test_reconciled_notebooks_restore_the_release(graded_class):
     """reconciled/<student>.ipynb: the release's cells, metadata, tests and order, the student's code."""
     (release_path,) = sorted((ROOT / "exercises" / ASSIGNMENT).glob("*.ipynb"))
@@ -717,6 +728,7 @@ def test_reconciled_notebooks_restore_the_release(graded_class):
     assert tail[0].startswith("## Cells you added") and "raise SystemExit('my scratch cell')" in tail
 
 
+@IN_CLASS
 def test_attacks_left_nothing_behind_on_the_grading_machine(graded_class):
     """No connection reached the machine's loopback, no file landed in its /dev/shm or /tmp, no
     forked process outlived its kernel, and the report says how kernels were isolated first."""
@@ -728,6 +740,7 @@ def test_attacks_left_nothing_behind_on_the_grading_machine(graded_class):
     assert first.startswith("Isolation: sandboxed kernels (bubblewrap"), first
 
 
+@IN_CLASS
 def test_entries_that_are_no_student_id_are_named_escaped_and_never_graded(graded_class):
     """A formula, a newline that would forge another student's line, an ANSI escape that would hide
     its own, a comma that would split a CSV row: none is graded, each is named (escaped) in the report."""
@@ -753,7 +766,9 @@ def allowed_report_line(line: str) -> bool:
     ) or any(line.startswith(f"  {case} [") for case in CASES)
 
 
-@pytest.mark.parametrize("batch", ["graded_class", "hw4_class"])
+@pytest.mark.parametrize(
+    "batch", [pytest.param("graded_class", marks=IN_CLASS), pytest.param("hw4_class", marks=IN_HW4_CLASS)]
+)
 def test_no_output_can_be_forged(batch, request):
     """report.txt: every line the grader's, no control character, one header per student at most;
     grades.csv and nbgrader_export.csv: one row per graded student, no cell a spreadsheet would run."""
@@ -774,6 +789,7 @@ def test_no_output_can_be_forged(batch, request):
         assert not any(c[:1] in ("=", "+", "-", "@", "\t", "\r") for r in rows for c in r), name
 
 
+@IN_CLASS
 def test_links_fifos_and_oversized_files_gave_nothing_away(graded_class):
     """No solution reached reconciled/ or autograded/ through a link, and the plants are nowhere."""
     out = graded_class["out"]
@@ -846,6 +862,7 @@ def hw4_class(tmp_path_factory):
     return dict(code=exit_code, results=results, out=out)
 
 
+@IN_HW4_CLASS
 @pytest.mark.parametrize("case", sorted(HW4_CASES))
 def test_hw4_each_case_gets_its_expected_score(hw4_class, case):
     score, words = HW4_CASES[case]
@@ -855,6 +872,7 @@ def test_hw4_each_case_gets_its_expected_score(hw4_class, case):
     assert all(w in block for w in words), (case, block)
 
 
+@IN_HW4_CLASS
 def test_hw4_rejects_the_forged_id_and_says_so(hw4_class):
     assert set(hw4_class["results"]) == set(HW4_CASES) and hw4_class["code"] == 1
     report = (hw4_class["out"] / "report.txt").read_text()

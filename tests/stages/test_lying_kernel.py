@@ -8,13 +8,13 @@ are not auto-graded.)
 """
 
 import pytest
-from homework_batches import LIAR_CHECK, batch
+from homework_batches import LIAR_CHECK, batch, per_batch, same_batch
 from liars import MODES, TAILORED
 
 from autograder.release import assignments
 
 
-@pytest.fixture(params=assignments())
+@pytest.fixture(params=per_batch(assignments()))
 def graded(request, tmp_path_factory):
     return batch(request.param, tmp_path_factory.getbasetemp())
 
@@ -36,6 +36,7 @@ def test_a_lying_kernel_earns_no_point(graded):
     assert not won, f"{graded['assignment']}: parts passed under a lying kernel: {won}"
 
 
+@same_batch(LIAR_CHECK)
 def test_the_liar_is_really_installed(tmp_path_factory):
     """The liar works: the solution's code with the zeros liar fails parts that the same code
     passes honestly (otherwise the zero scores above would prove nothing)."""
@@ -44,7 +45,7 @@ def test_the_liar_is_really_installed(tmp_path_factory):
     assert honest > 0 and lying < honest, (honest, lying)
 
 
-@pytest.mark.parametrize("case", sorted(TAILORED))
+@pytest.mark.parametrize("case", per_batch(sorted(TAILORED), lambda case: TAILORED[case][0]))
 def test_a_tailored_liar_earns_no_point(case, tmp_path_factory):
     """A student who read a homework's tests replaces a harness operation and the model's forward
     pass in their kernel, or hides a banned call where a rule might not look: every part scores 0."""

@@ -2,6 +2,8 @@
 README's two commands are what CI and a newcomer run."""
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -75,3 +77,39 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
     assert commands == ["make book", "make test"], "the README's first lines must give `make book` then `make test`"
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, re.M), ".ci/run must run the README's test command"
+
+
+def test_xdist_runs_each_group_in_one_worker(tmp_path):
+    """The grading stage (`--dist loadgroup`) grades each batch once because every test that reads it
+    runs in one worker; pytest 9.2 with pytest-xdist 3.8 spreads them silently (xdist issue #1386)."""
+    (tmp_path / "test_groups.py").write_text(
+        "import os, time\nimport pytest\n\n"
+        "GROUPS = [pytest.param(g, marks=pytest.mark.xdist_group(g)) for g in ('a', 'b')]\n\n"
+        "@pytest.mark.parametrize('group', GROUPS)\n"
+        "@pytest.mark.parametrize('k', range(4))\n"
+        "def test_in_group(group, k):\n"
+        "    time.sleep(0.2)\n"
+        f"    with open({str(tmp_path)!r} + '/' + group, 'a') as f:\n"
+        "        f.write(os.environ['PYTEST_XDIST_WORKER'] + '\\n')\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-n",
+            "2",
+            "--dist",
+            "loadgroup",
+            "test_groups.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    workers = {group: set((tmp_path / group).read_text().split()) for group in ("a", "b")}
+    assert all(len(w) == 1 for w in workers.values()), f"a group's tests ran in several workers: {workers}"
