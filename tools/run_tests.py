@@ -139,15 +139,15 @@ STAGES = {
     "browser": ["tests/stages/test_browser.py"],
     "solutions": [*PARALLEL, "--nbval-lax", "--nbval-cell-timeout", "600", *solutions()],
     "release": ["-n", str(WORKERS), "tests/stages/test_release.py"],  # independent tests: any worker
-    "grading": [  # the tests that read one graded batch share a worker (xdist_group marks), which grades it once
-        "-n",
-        str(WORKERS),
-        "--dist",
-        "loadgroup",
-        "tests/stages/test_grading.py",
-        "tests/stages/test_grading_corpus.py",
-        "tests/stages/test_lying_kernel.py",
+    # The tests that read one graded batch are an xdist group (xdist_group marks): one worker grades
+    # the batch once and runs them all. The groups start in the order of the files (not by size): the
+    # Dask test, which mostly waits, first, beside the CPU-bound batches.
+    "grading": [
+        *["-n", str(WORKERS), "--dist", "loadgroup", "--no-loadscope-reorder"],
         "tests/stages/test_grading_cluster.py",  # a real Dask scheduler and two workers, about 30 s
+        "tests/stages/test_grading_corpus.py",
+        "tests/stages/test_grading.py",
+        "tests/stages/test_lying_kernel.py",
     ],
     "unit": ["-n", str(WORKERS), "tests/unit"],
 }

@@ -88,7 +88,7 @@ def test_xdist_runs_each_group_in_one_worker(tmp_path):
         "@pytest.mark.parametrize('group', GROUPS)\n"
         "@pytest.mark.parametrize('k', range(4))\n"
         "def test_in_group(group, k):\n"
-        "    time.sleep(0.2)\n"
+        "    time.sleep(0.05)\n"
         f"    with open({str(tmp_path)!r} + '/' + group, 'a') as f:\n"
         "        f.write(os.environ['PYTEST_XDIST_WORKER'] + '\\n')\n"
     )
