@@ -2,6 +2,7 @@
 and occlusion maps against hand-computed cases, receptive fields, ranks, the contrastive loss
 and one-shot episodes."""
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -188,3 +189,16 @@ def test_top_images_takes_one_position_per_image():
     maps[3, 0, 1] = 1.0
     assert transfer.top_images(maps, 3) == [(0, 0, 0), (2, 2, 0), (1, 1, 2)]
     assert transfer.top_units(maps, 2) == [(0, 0, 0), (0, 2, 2)]  # by position: both from image 0
+
+
+def test_small_convnet_is_channels_last_and_computes_what_the_usual_layout_does():
+    """The NHWC layout is a speed choice only: same outputs and features (flattened in (C, H, W) order)."""
+    torch.manual_seed(0)
+    net = transfer.small_convnet()
+    assert net[3].weight.is_contiguous(memory_format=torch.channels_last)  # (16, 8, 3, 3)
+    assert not net[3].weight.is_contiguous()
+    usual = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
+    assert usual[3].weight.is_contiguous()
+    x = torch.rand(5, 1, 28, 28)
+    torch.testing.assert_close(net(x), usual(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(net[:7](x), usual[:7](x), rtol=1e-5, atol=1e-5)
