@@ -36,7 +36,10 @@ def small_convnet(channels: tuple[int, int] = (8, 16), outputs: int = 10) -> nn.
         nn.Flatten(),
         nn.Linear(c2 * 7 * 7, outputs),
     )
-    return net.to(memory_format=torch.channels_last)
+    for weight in net.parameters():
+        if weight.dim() == 4:  # the convolutions' (out, in, k, k)
+            weight.data = weight.data.to(memory_format=torch.channels_last)
+    return net
 
 
 def as_batch(images, device="cpu") -> torch.Tensor:

@@ -195,10 +195,14 @@ def test_small_convnet_is_channels_last_and_computes_what_the_usual_layout_does(
     """The NHWC layout is a speed choice only: same outputs and features (flattened in (C, H, W) order)."""
     torch.manual_seed(0)
     net = transfer.small_convnet()
-    assert net[3].weight.is_contiguous(memory_format=torch.channels_last)  # (16, 8, 3, 3)
-    assert not net[3].weight.is_contiguous()
-    usual = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
-    assert usual[3].weight.is_contiguous()
+    weight = dict(net.named_parameters())["3.weight"]  # (16, 8, 3, 3)
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    usual = copy.deepcopy(net)
+    for w in usual.parameters():
+        w.data = w.data.contiguous()
+    assert dict(usual.named_parameters())["3.weight"].is_contiguous()
     x = torch.rand(5, 1, 28, 28)
+    maps = net[:1](x)  # the first convolution's maps are channels-last too (its weight has one input channel)
+    assert maps.is_contiguous(memory_format=torch.channels_last) and not maps.is_contiguous()
     torch.testing.assert_close(net(x), usual(x), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(net[:7](x), usual[:7](x), rtol=1e-5, atol=1e-5)
