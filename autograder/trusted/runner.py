@@ -136,6 +136,7 @@ class Runner:
             try:
                 if cell.kind in ("setup", "solution"):
                     self._in_kernel(cell, outcome, deadline, notes)
+                    self.kernel.check_limits()  # a cell that ended past the memory limit: stopped before its tests
                 if cell.kind == "test" or (cell.kind == "setup" and outcome.completed and not outcome.error):
                     self._here(cell, outcome, deadline, notes)
             except Exception as err:  # noqa: BLE001 - whatever a kernel sent costs this cell, never the run

@@ -151,6 +151,11 @@ class KernelProcess:
         self.watchdog = limits.Watchdog(self, memory, self.group, private_tmpfs)
         self.watchdog.start()
 
+    def check_limits(self) -> None:
+        """Stop the kernel now if it is past its memory limit (between cells; the watchdog also polls)."""
+        if self.watchdog is not None:
+            self.watchdog.check()
+
     def alive(self) -> bool:
         if self.pidfd is None:
             return False

@@ -182,6 +182,24 @@ def test_a_kernel_past_its_memory_limit_is_stopped_and_its_neighbour_goes_on(sma
     assert n_notes == [] and n_second[1].stdout == "45\n"
 
 
+def test_a_cell_that_ends_past_the_memory_limit_is_stopped_before_the_next_cell(tmp_path, monkeypatch):
+    """Without a cgroup the watchdog polls; a cell that passes the limit and ends between two looks
+    must not slip through: the grader looks after every cell of the kernel's too. The poll is
+    switched off here (an hour), so only that look can stop the kernel."""
+    monkeypatch.setattr(limits, "POLL_SECONDS", 3600.0)
+    events = tmp_path / "events.txt"
+    z = Zygote(sandboxed=True, memory=LIMIT, cgroups=False)
+    try:
+        hog_kernel = z.address().with_events(str(events)).connect()
+        quick_hog = HOGS["memfd"].replace("time.sleep(4)\n", "").replace("SIZE", str(2 * LIMIT))
+        outcomes, notes = run(hog_kernel, [quick_hog, "print('after')"])
+    finally:
+        z.close()
+    assert outcomes[0].completed and "held" in outcomes[0].stdout  # the cell itself ended in time
+    assert not outcomes[1].completed and any("kernel died" in n for n in notes), (outcomes, notes)
+    assert "memory limit" in events.read_text()
+
+
 def test_each_kernel_has_its_own_cgroup_with_the_three_limits(tmp_path):
     """On this machine (root, cgroups writable) a kernel's init process and what it forks sit in
     a group of their own: memory (with swap) at the limit, CPU quota = threads x period, pids.max."""
