@@ -463,7 +463,8 @@ def run_all_and_validate(context, lab: dict, folder: str, shot: str) -> dict:
         prompts = (
             "[...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent)"
         )
-        tab.wait_for_function(f"() => {prompts}.some(t => t.includes('*'))", timeout=60_000)
+        # It has started once a cell waits ([*]) or has run ([1]): a fast run can end between two looks.
+        tab.wait_for_function(f"() => {prompts}.some(t => t.includes('*') || /\\[\\d+\\]/.test(t))", timeout=60_000)
         tab.wait_for_function(
             f"""() => !{prompts}.some(t => t.includes('*')) && {prompts}.some(t => /\\[\\d+\\]/.test(t))
                      && document.querySelector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")""",  # noqa: E501 - JavaScript
