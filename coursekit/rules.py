@@ -2,16 +2,25 @@
 checked on the student's source code, where the student's running code cannot reach.
 
 A test cell calls :func:`forbid` with the names of the part's functions or classes; the
-check reads the code of the cells that define them, and of the cells that define the
-functions and classes those call in turn (a helper in another cell does not escape it),
-and fails the part when that code
+check reads the code of the cells that define them, and of the cells that bind the globals
+those read in turn, however they bind them (a helper in another cell, an alias made inside an
+``if``, by a walrus or by ``global x`` in a function, an import in another cell, the code of
+``%time``/``%%capture`` magics: :mod:`coursekit.scopes`), and fails the part when that code
 
 - uses a forbidden name, however it was imported (``np.correlate``, ``from numpy import
-  correlate as c``, ``import scipy.signal``, ``torch.convolution`` ...);
+  correlate as c``, ``import scipy.signal``, ``torch.convolution`` ...), or under another path
+  of its package (``np.ma.correlate``, ``np._core.multiarray.correlate``);
 - looks names up dynamically (``getattr``, ``eval``, ``exec``, ``__import__``, ``importlib``,
-  ``globals()``, ``vars``, ``__dict__``, ``sys.modules``, a star import ...), which no static
+  ``globals()``, ``vars``, ``__dict__``, ``sys.modules``, a function's ``__globals__``,
+  ``pickle``, ``pkgutil.resolve_name``, IPython's ``run_cell``, a star import ...), which no static
   check could follow; where a part allows that (``dynamic=False``), a string that holds a
   forbidden name (``getattr(np, "correlate")``) counts as using it.
+
+While grading, with ``dynamic`` on, the part also fails when the notebook can change its
+globals behind the rule's back, in any cell (:data:`WRITERS`: ``exec``, ``globals()``,
+``import __main__``, frames' ``f_globals``, ``sys.path``, ``%run`` ...), imports a module that is
+not installed (one it wrote itself), or when the part's code reads a global that none of its
+cells binds. Every part with a rule then fails: the rules cannot vouch for any of them.
 
 Where the code comes from:
 
@@ -33,28 +42,16 @@ import linecache
 import sys
 from dataclasses import dataclass, field
 
-#: calls and names with which code reaches a name without writing it out
-DYNAMIC = (
-    "getattr",
-    "eval",
-    "exec",
-    "compile",
-    "__import__",
-    "importlib",
-    "globals",
-    "locals",
-    "vars",
-    "__dict__",
-    "__getattribute__",
-    "sys.modules",
-    "operator.attrgetter",
-    "operator.methodcaller",
-    "builtins",
-    "__builtins__",
-    "ctypes",
-    "inspect",
-    "types.FunctionType",
-    "import *",
+from .rule_names import DYNAMIC, WRITERS
+from .scopes import (
+    QUIET_MAGICS,
+    expand_magics,
+    global_bindings,
+    global_reads,
+    imported_modules,
+    is_installed,
+    is_kernel_name,
+    magic_name,
 )
 
 
@@ -96,7 +93,7 @@ def _parse_once(source: str) -> ast.Module | None:
     except Exception:  # noqa: BLE001 - plain Python without IPython
         pass
     try:
-        return ast.parse(source)
+        return expand_magics(ast.parse(source))
     except SyntaxError:
         return None
 
@@ -144,7 +141,31 @@ def _dotted(node: ast.AST) -> list[str] | None:
         node = node.value
     if isinstance(node, ast.Name):
         return [node.id] + parts[::-1]
-    return None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_ipython":
+        return ["IPython", "shell"] + parts[::-1]  # get_ipython().user_ns, .run_cell ...
+    return ["()"] + parts[::-1]  # an attribute of a value: f(x).__globals__, x[0].__class__ ...
+
+
+#: modules whose attributes reach the interpreter's namespaces (a getattr on one is a writer)
+_INTERPRETER_MODULES = {"sys", "builtins", "os", "__main__", "importlib", "inspect", "gc", "types", "ctypes", "IPython"}
+
+
+def _unpickles(keyword: ast.keyword) -> bool:
+    """``allow_pickle=...`` (NumPy) or ``weights_only=...`` (PyTorch) set to anything but the safe
+    constant: loading then unpickles, which calls whatever the file names."""
+    value = keyword.value.value if isinstance(keyword.value, ast.Constant) else None
+    return (keyword.arg == "allow_pickle" and value is not False) or (
+        keyword.arg == "weights_only" and value is not True
+    )
+
+
+def _shell_use_is_quiet(attribute: ast.Attribute) -> bool:
+    """``get_ipython().attribute(...)`` runs a magic that runs none of the notebook's code
+    (``%matplotlib inline``, ``%pip install``, ``!ls``)."""
+    call = getattr(attribute, "_parent", None)
+    if not isinstance(attribute.value, ast.Call) or not isinstance(call, ast.Call) or call.func is not attribute:
+        return False
+    return attribute.attr in ("system", "getoutput") or magic_name(call) in QUIET_MAGICS
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -156,26 +177,47 @@ def _docstrings(tree: ast.AST) -> set[int]:
     }
 
 
-def references(tree: ast.AST, aliases: dict[str, str]) -> list[tuple[str, int]]:
+def references(
+    tree: ast.AST, aliases: dict[str, str], elsewhere: dict[str, set[str]] | None = None
+) -> list[tuple[str, int]]:
     """Every dotted name ``tree`` reads, with import aliases resolved (``np.correlate`` ->
     ``numpy.correlate``), its imports, and every string constant but docstrings (quoted); with
-    line numbers. A star import reads as ``import *``."""
+    line numbers. A star import reads as ``import *``; an attribute of a value (``f(x).attr``)
+    as ``().attr``; IPython's shell (``get_ipython().run_cell``) as ``IPython.shell.run_cell``,
+    unless it runs a quiet magic. ``elsewhere`` gives more modules a name may stand for (imported
+    under that name in another cell): each is read as well."""
     aliases = {**aliases, **import_aliases(tree)}
+    elsewhere = elsewhere or {}
     docstrings = _docstrings(tree)
     found: list[tuple[str, int]] = []
+
+    def read(chain: list[str], line: int) -> None:
+        for root in {aliases.get(chain[0], chain[0])} | elsewhere.get(chain[0], set()):
+            found.append((".".join([root, *chain[1:]]), line))
+
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
         if isinstance(node, ast.Attribute) and not isinstance(getattr(node, "_parent", None), ast.Attribute):
             chain = _dotted(node)
-            if chain:
-                root = aliases.get(chain[0], chain[0])
-                found.append((".".join([root, *chain[1:]]), line))
+            if chain and not (chain[0] == "IPython" and _shell_use_is_quiet(node)):
+                read(chain, line)
         elif isinstance(node, ast.Name):
-            found.append((aliases.get(node.id, node.id), line))
+            call = getattr(node, "_parent", None)
+            if node.id == "get_ipython":  # get_ipython().name is read with that attribute (above)
+                if not isinstance(getattr(call, "_parent", None), ast.Attribute):
+                    found.append(("IPython.get_ipython", line))  # the shell kept for later: what for?
+                continue
+            read([node.id], line)
         elif isinstance(node, ast.Import):
             found += [(a.name, line) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
             found += [(f"{node.module}.{a.name}" if a.name != "*" else "import *", line) for a in node.names]
+        elif isinstance(node, ast.Call) and _dotted(node.func) == ["getattr"] and node.args:
+            first = _dotted(node.args[0])
+            if first and aliases.get(first[0], "").split(".")[0] in _INTERPRETER_MODULES:
+                found.append(("getattr(module)", line))  # getattr(sys, "mod" + "ules"): the interpreter's own state
+        elif isinstance(node, ast.keyword) and _unpickles(node):
+            found.append(("pickle", getattr(getattr(node, "_parent", None), "lineno", 0)))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
             found.append(("'" + node.value + "'", line))
     return found
@@ -202,15 +244,16 @@ class _Piece:
 
 
 def definitions(tree: ast.Module, name: str) -> list[ast.stmt]:
-    """The top-level statements of ``tree`` that bind ``name`` (``def``, ``class``, assignment)."""
-    return [node for node in tree.body if name in bound_names(ast.Module(body=[node], type_ignores=[]))]
+    """The top-level statements of ``tree`` that bind the global ``name`` (``def``, ``class``,
+    assignment, import, also inside an ``if``/``try``/``for``/``with``, or by ``global`` in a function)."""
+    return [node for node in tree.body if name in global_bindings(node)]
 
 
 def _follow(pieces: list[_Piece], lookup) -> list[_Piece]:
     """``pieces``, then the definitions of every name they use that ``lookup(name)`` finds (a list of
     pieces, or None), in turn."""
     seen: set[str] = set()
-    todo = [n for piece in pieces for n in used_names(piece.node)]
+    todo = [n for piece in pieces for n in global_reads(piece.node)]
     while todo:
         name = todo.pop()
         if name in seen:
@@ -218,35 +261,87 @@ def _follow(pieces: list[_Piece], lookup) -> list[_Piece]:
         seen.add(name)
         for piece in lookup(name) or []:
             pieces.append(piece)
-            todo += used_names(piece.node)
+            todo += global_reads(piece.node)
     return pieces
 
 
-def _grading_pieces(names: list[str], others: list[str]) -> list[_Piece]:
+@dataclass
+class _Submission:
+    """The submission's cells as the rules read them (see :func:`_submission`)."""
+
+    trees: dict[str, ast.Module]  # the student's cells, parsed, by key
+    setup_aliases: dict[str, str]  # the setup cells' imports
+    setup_names: set[str]  # every global the setup cells bind
+    binders: dict[str, list[str]]  # global name -> the student's cells that bind it
+    imported: dict[str, set[str]]  # name -> the modules some student cell imports under that name
+
+    def aliases(self, key: str) -> dict[str, str]:
+        return {**self.setup_aliases, **import_aliases(self.trees[key])}
+
+
+def _submission() -> _Submission:
+    assert _sources is not None
+    trees = {key: t for key, src in _sources.student.items() if (t := _parse(src)) is not None}
+    setup_trees = [t for src in _sources.setup if (t := _parse(src)) is not None]
+    binders: dict[str, list[str]] = {}
+    imported: dict[str, set[str]] = {}
+    for key, tree in trees.items():
+        for name in global_bindings(tree):
+            binders.setdefault(name, []).append(key)
+        for name, module in import_aliases(tree).items():
+            imported.setdefault(name, set()).add(module)
+    return _Submission(
+        trees,
+        {k: v for t in setup_trees for k, v in import_aliases(t).items()},
+        {n for t in setup_trees for n in global_bindings(t)},
+        binders,
+        imported,
+    )
+
+
+def _grading_pieces(sub: _Submission, names: list[str], others: list[str]) -> list[_Piece]:
     """From the submission: the cells that bind ``names`` (an import counts), whole; then the
     definitions, in any other cell, of what they use, in turn, except ``others`` (other parts'
     functions, which their own tests check; a helper defined beside one of them is still read)."""
-    assert _sources is not None
-    trees = {key: t for key, src in _sources.student.items() if (t := _parse(src)) is not None}
-    setup: dict[str, str] = {}
-    for src in _sources.setup:
-        tree = _parse(src)
-        if tree is not None:
-            setup.update(import_aliases(tree))
-    binder = {name: key for key, tree in trees.items() for name in bound_names(tree)}
-    starts = [key for key, tree in trees.items() if bound_names(tree, imports=True) & set(names)]
+    starts = list(dict.fromkeys(key for name in names for key in sub.binders.get(name, [])))
     skipped = set(names) | set(others)
 
-    def cell_aliases(key: str) -> dict[str, str]:
-        return {**setup, **import_aliases(trees[key])}
-
     def lookup(name: str):
-        key = binder.get(name)
-        if key is None or name in skipped or key in starts:  # a start cell is read whole already
+        if name in skipped:
             return None
-        return [_Piece(f"cell '{key}'", node, cell_aliases(key)) for node in definitions(trees[key], name)]
+        return [
+            _Piece(f"cell '{key}'", node, sub.aliases(key))
+            for key in sub.binders.get(name, [])
+            if key not in starts  # a start cell is read whole already
+            for node in definitions(sub.trees[key], name)
+        ]
 
-    return _follow([_Piece(f"cell '{key}'", trees[key], cell_aliases(key)) for key in starts], lookup)
+    return _follow([_Piece(f"cell '{key}'", sub.trees[key], sub.aliases(key)) for key in starts], lookup)
+
+
+def _unreadable(sub: _Submission, pieces: list[_Piece]) -> list[str]:
+    """What keeps the rules from knowing what the code runs: a cell that can rebind globals at run
+    time (``exec``, ``globals()``, ``%run`` ...), wherever it is; a global that the code reads and
+    no cell binds (made by such means)."""
+    found = []
+    for key, tree in sub.trees.items():
+        for ref, line in references(tree, sub.aliases(key)):
+            hit = next((w for w in WRITERS if not ref.startswith("'") and _matches(ref, w)), None)
+            if hit is not None:
+                found.append(f"{ref} (cell '{key}', line {line}), which can rebind names while the notebook runs")
+    for key, tree in sub.trees.items():
+        for module, line in imported_modules(tree):
+            if not is_installed(module):
+                found.append(
+                    f"import {module} (cell '{key}', line {line}), a module that is not installed here "
+                    "(one the notebook wrote itself?)"
+                )
+    known = sub.setup_names | set(sub.binders)
+    for piece in pieces:
+        for name in sorted(global_reads(piece.node) - known):
+            if not is_kernel_name(name):
+                found.append(f"the name {name} ({piece.label}), which none of your cells defines")
+    return found
 
 
 def _code_of(obj):
@@ -303,9 +398,18 @@ def _matches(name: str, forbidden: str) -> bool:
     if name.startswith("'"):  # a string constant: the forbidden name's last part anywhere in it
         leaf = forbidden.rsplit(".", 1)[-1]
         return len(leaf) >= 4 and leaf in name
+    parts = name.split(".")
     if forbidden.startswith("__"):  # a dunder attribute, on whatever object
-        return forbidden in name.split(".")
-    return name == forbidden or name.startswith(forbidden + ".")
+        return forbidden in parts
+    if forbidden.startswith("."):  # an attribute of that name, on whatever object (.f_globals)
+        return forbidden[1:] in parts
+    if name == forbidden or name.startswith(forbidden + "."):
+        return True
+    # the same function under another path of its package: np.ma.correlate, np._core.numeric.correlate,
+    # np.lib._stride_tricks_impl.sliding_window_view for numpy.correlate, numpy.lib.stride_tricks
+    root, _, leaf = forbidden.partition(".")
+    leaf = leaf.rsplit(".", 1)[-1]
+    return bool(leaf) and parts[0] == root and any(leaf in part for part in parts[1:])
 
 
 def violations(names: list[str], forbidden: list[str], dynamic: bool = True, others=()) -> list[str]:
@@ -313,7 +417,8 @@ def violations(names: list[str], forbidden: list[str], dynamic: bool = True, oth
     the cells of ``others`` are not followed (see :func:`forbid`)."""
     others = [others] if isinstance(others, str) else list(others)
     grading = _sources is not None
-    pieces = (_grading_pieces if grading else _local_pieces)(list(names), others)
+    sub = _submission() if grading else None
+    pieces = _grading_pieces(sub, list(names), others) if sub else _local_pieces(list(names), others)
     bad = list(forbidden) + (list(DYNAMIC) if dynamic else [])
     found = []
     if not grading:  # in a notebook: a part's name bound by an import shows in the globals only
@@ -323,7 +428,8 @@ def violations(names: list[str], forbidden: list[str], dynamic: bool = True, oth
             if any(_matches(target, f) for f in forbidden):
                 found.append(f"{name} is {target}, imported rather than written")
     for piece in pieces:
-        for ref, line in references(piece.node, piece.aliases):
+        elsewhere = {n: sub.imported[n] for n in global_reads(piece.node) if n in sub.imported} if sub else {}
+        for ref, line in references(piece.node, piece.aliases, elsewhere):
             # strings matter where dynamic look-ups are allowed (getattr(np, "correlate")); a message
             # may well say "correlate" or "evaluate"
             if ref.startswith("'") and dynamic:
@@ -332,6 +438,8 @@ def violations(names: list[str], forbidden: list[str], dynamic: bool = True, oth
             if hit is not None:
                 shown = ref if not ref.startswith("'") else f"the string {ref}'"
                 found.append(f"{shown} ({piece.label}, line {line})")
+    if sub and dynamic:
+        found += _unreadable(sub, pieces)
     return list(dict.fromkeys(found))
 
 

@@ -66,6 +66,11 @@ ALWAYS_EQUAL = (
 
 # case -> (failing parts, words the report must contain for this student); its expected score is the
 # homework's points less those of the failing parts (see expected_score): 0 for "all", as for every attack
+# the parts whose test checks a rule on the code (all but make_sobel_conv and the PyTorch gradients)
+RULED_PARTS = {
+    f"{part}_tests"
+    for part in ("corr1d", "conv1d", "corr2d", "conv2d", "toeplitz_1d", "sobel_edge_energy", "corr1d_backward")
+}
 EXPECTED = {
     "perfect": (set(), []),
     "stripped_metadata": (set(), ["lost its nbgrader metadata"]),
@@ -79,6 +84,11 @@ EXPECTED = {
     "cheat_always_equal": ({"corr1d_tests"}, ["MANUAL REVIEW", "__eq__"]),
     "cheat_rebinds_helper": ({"corr1d_tests"}, ["MANUAL REVIEW", "check_close"]),
     "cheat_patches_numpy": ({"corr1d_tests"}, ["MANUAL REVIEW", "np.allclose"]),
+    # a part's rule (loops only) dodged by code that works when it runs (checked: each scored its part's
+    # points before the rule read the whole notebook); the rule fails that part, saying why (RULE_DODGES).
+    # A module the notebook wrote and imported could rebind anything: every part with a rule fails.
+    "cheat_rule_written_module": (RULED_PARTS, []),
+    "cheat_rule_import_elsewhere": ({"conv2d_tests"}, []),
     "infinite_loop": ({"toeplitz_1d_tests"}, ["time limit"]),
     "kernel_crash": ("from toeplitz_1d_tests", ["kernel died"]),  # every part from there on
     "kernel_exit": ("from toeplitz_1d_tests", ["kernel died"]),
@@ -120,6 +130,29 @@ EXPECTED = {
     "link_as_path_component": ("all", ["link_as_path_component/hw2_convolution is a symbolic link"]),
     "fifo": ("all", ["fifo.ipynb is a FIFO (named pipe), not a regular file: not read"]),
     "oversized": ("all", ["oversized.ipynb is larger than 20971520 bytes"]),
+}
+# each dodge of a rule: the part it dodges, what that part's failure message must name, code put before
+# some cells' own (grade_id -> code), and the part's new code
+RULE_DODGES = {
+    "cheat_rule_written_module": (
+        "corr1d",
+        "a module that is not installed",
+        {
+            "corr1d": "import sys as _sys\n"
+            "open('/tmp/corrhelp.py', 'w').write('from numpy import correlate as fast\\n')\n"
+            "_sys.path.insert(0, '/tmp')\nfrom corrhelp import fast\n",
+        },
+        "def corr1d(x, w):\n    return fast(np.asarray(x, float), np.asarray(w, float), 'valid')\n",
+    ),
+    "cheat_rule_import_elsewhere": (  # numpy imported again beside corr1d, under a name conv2d uses
+        "conv2d",
+        "numpy.lib.stride_tricks.sliding_window_view (cell 'conv2d'",
+        {"corr1d": "import numpy as _n2\n"},
+        "def conv2d(image, kernel):\n"
+        "    image, kernel = np.asarray(image, float), np.asarray(kernel, float)[::-1, ::-1]\n"
+        "    windows = _n2.lib.stride_tricks.sliding_window_view(image, kernel.shape)\n"
+        "    return np.einsum('ijkl,kl->ij', windows, kernel)\n",
+    ),
 }
 # entries whose name is no student id (each holds a perfect notebook): not graded, escaped in the report
 REJECTED = {
@@ -474,6 +507,13 @@ def build_class(folder: Path, protected: list[Path], port: int = 0) -> None:
     )
     save("cheat_patches_numpy", nb)
 
+    for case, (part, _, before, code_of_part) in RULE_DODGES.items():
+        nb = perfect_student()
+        cell_of(nb, part).source = code_of_part
+        for grade_id, code in before.items():
+            prepend(nb, grade_id, code)
+        save(case, nb)
+
     save("infinite_loop", prepend(perfect_student(), "toeplitz_1d", "while True:\n    pass\n"))
     save(
         "kernel_crash",
@@ -657,6 +697,14 @@ def test_each_case_gets_its_expected_score(graded_class, case):
     student_block = report_block((graded_class["out"] / "report.txt").read_text(), case)
     for words in report_words:
         assert words in student_block, f"report.txt does not say {words!r} for {case}"
+
+
+@IN_CLASS
+def test_a_dodged_rule_fails_on_the_rule_itself(graded_class):
+    """Each dodge scores 0 for its part because the rule found it, not because its code broke."""
+    for case, (grade_id, words, _, _) in RULE_DODGES.items():
+        (part,) = [p for p in graded_class["results"][case]["parts"] if p["grade_id"] == f"{grade_id}_tests"]
+        assert "must " in part["message"] and words in part["message"], (case, part)
 
 
 @IN_CLASS

@@ -2,6 +2,7 @@
 student's code, however the forbidden name was reached, in the grader and in a notebook."""
 
 import linecache
+import re
 import sys
 import types
 
@@ -199,3 +200,217 @@ def test_in_a_notebook_a_helper_of_a_read_only_cell_is_read_alone(monkeypatch):
     monkeypatch.setitem(sys.modules, "__main__", main)
     rules.use_sources(None)
     rules.forbid("pool", RULE, "no")
+
+
+# --------------------------------------------------------------------------- attacks on the rule, by class
+# Each is a submission's cells (grade_id -> code) whose corr1d reaches np.correlate (or could): the rule
+# must fail corr1d, naming what it found. The honest cases after them must pass.
+
+BYPASSES = {
+    # the same function under another path of its package
+    "np.ma": ({"corr1d": "def corr1d(x, w):\n    return np.ma.correlate(x, w)\n"}, "numpy.ma.correlate"),
+    "np._core": ({"corr1d": "def corr1d(x, w):\n    return np._core.multiarray.correlate(x, w, 0)\n"}, "correlate"),
+    "np.core alias": (
+        {"corr1d": "import numpy.core as nc\ndef corr1d(x, w):\n    return nc.correlate(x, w)\n"},
+        "numpy.core.correlate",
+    ),
+    # a name imported or bound in another cell, in a way the top level does not show
+    "import in another cell": (
+        {"conv2d": "import numpy as n2\n", "corr1d": "def corr1d(x, w):\n    return n2.correlate(x, w)\n"},
+        "numpy.correlate .cell 'corr1d'",
+    ),
+    "from-import in another cell": (
+        {"conv2d": "from numpy import correlate as cc\n", "corr1d": "def corr1d(x, w):\n    return cc(x, w)\n"},
+        "numpy.correlate",
+    ),
+    "inside an if": (
+        {"conv2d": "if True:\n    _c = np.correlate\n", "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n"},
+        "numpy.correlate .cell 'conv2d', line 2",
+    ),
+    "walrus": ({"conv2d": "(_c := np.correlate)\n", "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n"}, "correlate"),
+    "for target": (
+        {"conv2d": "for _c in [np.correlate]:\n    pass\n", "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n"},
+        "correlate",
+    ),
+    "global in a function": (
+        {
+            "conv2d": "def _setup():\n    global _c\n    _c = np.correlate\n_setup()\n",
+            "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n",
+        },
+        "numpy.correlate .cell 'conv2d', line 3",
+    ),
+    "a harmless definition, then another": (
+        {
+            "corr2d": "def _c(x, w):\n    return x\n",
+            "conv2d": "try:\n    _c = np.correlate\nexcept Exception:\n    pass\n",
+            "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n",
+        },
+        "numpy.correlate .cell 'conv2d'",
+    ),
+    # IPython magics run code in the namespace
+    "%%time": ({"corr1d": "%%time\ndef corr1d(x, w):\n    return np.correlate(x, w)\n"}, "numpy.correlate"),
+    "%%capture": ({"corr1d": "%%capture out\ndef corr1d(x, w):\n    return np.correlate(x, w)\n"}, "correlate"),
+    "%time in another cell": (
+        {"conv2d": "%time _c = np.correlate\n", "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n"},
+        "numpy.correlate",
+    ),
+    "%run": (
+        {"conv2d": "%run -i helper.py\n", "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n"},
+        "IPython.shell.run_line_magic",
+    ),
+    "run_cell": (
+        {
+            "conv2d": "get_ipython().run_cell('_c = np.correlate')\n",
+            "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n",
+        },
+        "which none of your cells defines",
+    ),
+    "user_ns": (
+        {
+            "conv2d": "_ip = get_ipython()\n_ip.user_ns['_c'] = np.correlate\n",
+            "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n",
+        },
+        "IPython",
+    ),
+    # code that rebinds a name at run time, anywhere in the notebook
+    "exec elsewhere": (
+        {"conv2d": "exec('_c = np.' + 'correlate')\n", "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n"},
+        "exec .cell 'conv2d', line 1., which can rebind names",
+    ),
+    "exec over a harmless definition": (
+        {
+            "conv2d": "_c = len\nexec('_c = np.' + 'correlate')\n",
+            "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n",
+        },
+        "exec",
+    ),
+    "import __main__": (
+        {
+            "conv2d": "import __main__\n__main__._c = np.correlate\n",
+            "corr1d": "_c = None\ndef corr1d(x, w):\n    return _c(x, w)\n",
+        },
+        "__main__",
+    ),
+    "frame globals": (
+        {
+            "conv2d": "try:\n    1 / 0\nexcept Exception as e:\n"
+            "    e.__traceback__.tb_frame.f_globals['_c'] = np.correlate\n",
+            "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n",
+        },
+        "f_globals",
+    ),
+    "builtins": (
+        {"conv2d": "import builtins as b\nb._c = np.correlate\n", "corr1d": "def corr1d(x, w):\n    return _c(x, w)\n"},
+        "builtins",
+    ),
+    # a module the notebook writes, then imports
+    "a written module": (
+        {
+            "conv2d": "open('/tmp/h.py', 'w').write('from numpy import correlate as fast')\n",
+            "corr1d": "import sys\nsys.path.insert(0, '/tmp')\nfrom h import fast\n"
+            "def corr1d(x, w):\n    return fast(x, w)\n",
+        },
+        "import h .cell 'corr1d', line 3., a module that is not installed",
+    ),
+    "unpickled function": (
+        {
+            "conv2d": "np.save('/tmp/f.npy', np.array([np.correlate], dtype=object))\n",
+            "corr1d": "def corr1d(x, w):\n    return np.load('/tmp/f.npy', allow_pickle=True)[0](x, w)\n",
+        },
+        "pickle",
+    ),
+    # a module's namespace reached through an object
+    "__globals__": (
+        {"corr1d": "def corr1d(x, w):\n    return np.isclose.__globals__['correlate'](x, w)\n"},
+        "__globals__",
+    ),
+    "__array_namespace__": (
+        {"corr1d": "def corr1d(x, w):\n    return np.asarray(x).__array_namespace__().correlate(x, w)\n"},
+        "__array_namespace__",
+    ),
+    "pkgutil": (
+        {"corr1d": "import pkgutil\ndef corr1d(x, w):\n    return pkgutil.resolve_name('numpy:correlate')(x, w)\n"},
+        "pkgutil",
+    ),
+    "pydoc": (
+        {"corr1d": "import pydoc\ndef corr1d(x, w):\n    return pydoc.locate('numpy.correlate')(x, w)\n"},
+        "pydoc",
+    ),
+    "os.sys.modules": (
+        {"corr1d": "import os\ndef corr1d(x, w):\n    return os.sys.modules['numpy'].correlate(x, w)\n"},
+        "os.sys",
+    ),
+}
+
+
+@pytest.mark.parametrize("cells, found", BYPASSES.values(), ids=BYPASSES.keys())
+def test_a_rule_is_not_bypassed(grading, cells, found):
+    grading(cells)
+    with pytest.raises(AssertionError, match="write the loops yourself") as err:
+        rules.forbid("corr1d", RULE, "corr1d: write the loops yourself.")
+    assert re.search(found, str(err.value)), str(err.value)
+
+
+HONEST_NOTEBOOKS = {
+    "magics that run no code": {
+        "corr1d": "%matplotlib inline\n%config InlineBackend.figure_format = 'svg'\n!ls\n" + HONEST,
+    },
+    "a timed call": {
+        "corr1d": HONEST + "%time corr1d(np.ones(5), np.ones(2))\n%timeit -n 3 corr1d(np.ones(5), np.ones(2))\n"
+    },
+    "a timed cell": {"corr1d": "%%time\n" + HONEST},
+    "a released stub": {
+        "corr1d": "def corr1d(x, w):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n    return y\n",
+    },
+    "a helper in an if, a loop variable named like a global": {
+        "conv2d": "import torch\nfor i in range(3):\n    pass\n"
+        "if True:\n    def _dot(a, b):\n        return float(np.sum(a * b))\n",
+        "corr1d": "def corr1d(x, w):\n    k = len(w)\n"
+        "    return np.array([_dot(w, x[i:i + k]) for i in range(len(x) - k + 1)])\n",
+    },
+    "a local named like another cell's import": {
+        "make_sobel_conv": "from torch import nn as c\n",
+        "corr1d": "def corr1d(x, w):\n    c = np.zeros(len(x) - len(w) + 1)\n    for i in range(len(c)):\n"
+        "        c[i] = np.dot(w, x[i:i + len(w)])\n    return c\n",
+    },
+    "installed modules, and arrays loaded safely": {
+        "corr1d": "import math\nfrom tqdm import tqdm\n"
+        + HONEST
+        + "_saved = np.load('/dev/null', allow_pickle=False) if False else None\n",
+    },
+}
+
+
+@pytest.mark.parametrize("cells", HONEST_NOTEBOOKS.values(), ids=HONEST_NOTEBOOKS.keys())
+def test_honest_notebooks_pass_the_rule(grading, cells):
+    grading(cells)
+    rules.forbid("corr1d", RULE, "corr1d: write the loops yourself.")
+
+
+def test_a_written_module_is_not_taken_for_an_installed_one(tmp_path, monkeypatch):
+    """The grader's own working folder (a course checkout, with tests/ and tools/) is not where
+    installed modules are looked for."""
+    from coursekit.scopes import is_installed
+
+    (tmp_path / "helper_written_by_a_notebook.py").write_text("x = 1\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    is_installed.cache_clear()
+    monkeypatch.setattr(sys, "path", [""] + [p for p in sys.path if p != str(tmp_path)])
+    assert not is_installed("helper_written_by_a_notebook")
+    assert is_installed("numpy") and is_installed("json") and is_installed("coursekit")
+    is_installed.cache_clear()
+
+
+def test_getattr_on_the_interpreters_modules_is_a_writer_anywhere_but_on_torch_it_is_not(grading):
+    """getattr(sys, "mod" + "ules") reaches the namespaces; getattr(nn, "ReLU") in a PyTorch part is honest."""
+    grading(
+        {
+            "make_sobel_conv": "import sys\n_m = getattr(sys, 'mod' + 'ules')\n",
+            "corr1d": HONEST,
+        }
+    )
+    with pytest.raises(AssertionError, match=r"getattr\(module\) \(cell 'make_sobel_conv'"):
+        rules.forbid("corr1d", RULE, "no")
+    grading({"make_sobel_conv": "import gc\ngc.collect()\nact = getattr(torch.nn, 'ReLU')()\n", "corr1d": HONEST})
+    rules.forbid("corr1d", RULE, "no")
