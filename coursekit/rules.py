@@ -288,15 +288,29 @@ def _submission() -> _Submission:
     for key, tree in trees.items():
         for name in global_bindings(tree):
             binders.setdefault(name, []).append(key)
-        for name, module in import_aliases(tree).items():
+        for name, module in {**import_aliases(tree), **_star_imports(tree)}.items():
             imported.setdefault(name, set()).add(module)
+    setup_aliases = {k: v for t in setup_trees for k, v in {**import_aliases(t), **_star_imports(t)}.items()}
     return _Submission(
         trees,
-        {k: v for t in setup_trees for k, v in import_aliases(t).items()},
-        {n for t in setup_trees for n in global_bindings(t)},
+        setup_aliases,
+        {n for t in setup_trees for n in global_bindings(t)} | set(setup_aliases),
         binders,
         imported,
     )
+
+
+def _star_imports(tree: ast.AST) -> dict[str, str]:
+    """``{name: "module.name"}`` for the public names of each ``from module import *`` in ``tree`` whose
+    module the grader has loaded itself (numpy, math, torch ...; never imported here for a student)."""
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            module = sys.modules.get(node.module)
+            if module is not None and any(a.name == "*" for a in node.names):
+                public = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
+                found.update({str(n): f"{node.module}.{n}" for n in public})
+    return found
 
 
 def _grading_pieces(sub: _Submission, names: list[str], others: list[str]) -> list[_Piece]:
@@ -336,7 +350,7 @@ def _unreadable(sub: _Submission, pieces: list[_Piece]) -> list[str]:
                     f"import {module} (cell '{key}', line {line}), a module that is not installed here "
                     "(one the notebook wrote itself?)"
                 )
-    known = sub.setup_names | set(sub.binders)
+    known = sub.setup_names | set(sub.binders) | set(sub.imported)
     for piece in pieces:
         for name in sorted(global_reads(piece.node) - known):
             if not is_kernel_name(name):
@@ -409,7 +423,13 @@ def _matches(name: str, forbidden: str) -> bool:
     # np.lib._stride_tricks_impl.sliding_window_view for numpy.correlate, numpy.lib.stride_tricks
     root, _, leaf = forbidden.partition(".")
     leaf = leaf.rsplit(".", 1)[-1]
-    return bool(leaf) and parts[0] == root and any(leaf in part for part in parts[1:])
+    return bool(leaf) and parts[0] == root and any(_same_leaf(part, leaf) for part in parts[1:])
+
+
+def _same_leaf(part: str, leaf: str) -> bool:
+    """``part`` names ``leaf`` or its private implementation (``_stride_tricks_impl`` for ``stride_tricks``)."""
+    bare = part.lstrip("_")
+    return bare == leaf or bare.startswith(leaf + "_")
 
 
 def violations(names: list[str], forbidden: list[str], dynamic: bool = True, others=()) -> list[str]:

@@ -190,7 +190,33 @@ def global_bindings(node: ast.AST) -> set[str]:
     names = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
     for child in _nested(table):
         names |= {s.get_name() for s in child.get_symbols() if s.is_declared_global() and s.is_assigned()}
-    return names
+    return names | changed_in_place(node)
+
+
+#: methods that change their object in place (a dict, a list, a set)
+MUTATORS = frozenset({"append", "extend", "insert", "update", "setdefault", "add", "__setitem__", "__setattr__"})
+
+
+def changed_in_place(node: ast.AST) -> set[str]:
+    """Names whose value ``node`` changes without rebinding them: ``f.impl = ...``, ``np.alias = ...``,
+    ``table["c"] = ...``, ``table.update(...)``, ``setattr(f, ...)`` (the name at the root of the
+    target). A name read elsewhere is then followed here too (locals count as well: harmless)."""
+    roots = set()
+    for sub in ast.walk(node):
+        target = None
+        if isinstance(sub, (ast.Attribute, ast.Subscript)) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+            target = sub.value
+        elif isinstance(sub, ast.Call):
+            func = sub.func
+            if isinstance(func, ast.Attribute) and func.attr in MUTATORS:
+                target = func.value
+            elif isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and sub.args:
+                target = sub.args[0]
+        while isinstance(target, (ast.Attribute, ast.Subscript)):
+            target = target.value
+        if isinstance(target, ast.Name):
+            roots.add(target.id)
+    return roots
 
 
 def global_reads(node: ast.AST) -> set[str]:

@@ -247,6 +247,29 @@ BYPASSES = {
         },
         "numpy.correlate .cell 'conv2d'",
     ),
+    # a value changed in place in another cell
+    "an attribute of the function": (
+        {"conv2d": "corr1d.impl = np.correlate\n", "corr1d": "def corr1d(x, w):\n    return corr1d.impl(x, w)\n"},
+        "numpy.correlate .cell 'conv2d'",
+    ),
+    "an alias on numpy": (
+        {"conv2d": "np.my_corr = np.correlate\n", "corr1d": "def corr1d(x, w):\n    return np.my_corr(x, w)\n"},
+        "numpy.correlate .cell 'conv2d'",
+    ),
+    "a table filled elsewhere": (
+        {
+            "conv2d": "_table.update(c=np.correlate)\n",
+            "corr1d": "_table = {}\ndef corr1d(x, w):\n    return _table['c'](x, w)\n",
+        },
+        "numpy.correlate .cell 'conv2d'",
+    ),
+    "setattr on the function": (
+        {
+            "conv2d": "setattr(corr1d, 'impl', np.correlate)\n",
+            "corr1d": "def corr1d(x, w):\n    return corr1d.impl(x, w)\n",
+        },
+        "numpy.correlate .cell 'conv2d'",
+    ),
     # IPython magics run code in the namespace
     "%%time": ({"corr1d": "%%time\ndef corr1d(x, w):\n    return np.correlate(x, w)\n"}, "numpy.correlate"),
     "%%capture": ({"corr1d": "%%capture out\ndef corr1d(x, w):\n    return np.correlate(x, w)\n"}, "correlate"),
@@ -414,3 +437,13 @@ def test_getattr_on_the_interpreters_modules_is_a_writer_anywhere_but_on_torch_i
         rules.forbid("corr1d", RULE, "no")
     grading({"make_sobel_conv": "import gc\ngc.collect()\nact = getattr(torch.nn, 'ReLU')()\n", "corr1d": HONEST})
     rules.forbid("corr1d", RULE, "no")
+
+
+def test_a_star_import_elsewhere_binds_its_module_names(grading):
+    """``from math import *`` in one cell makes sqrt a name of the notebook (no unknown name); ``from numpy
+    import *`` makes correlate numpy.correlate."""
+    grading({"conv2d": "from math import *\n", "corr1d": HONEST.replace("np.dot(w", "sqrt(1.0) * np.dot(w")})
+    rules.forbid("corr1d", RULE, "no")
+    grading({"conv2d": "from numpy import *\n", "corr1d": "def corr1d(x, w):\n    return correlate(x, w)\n"})
+    with pytest.raises(AssertionError, match=r"numpy\.correlate \(cell 'corr1d'"):
+        rules.forbid("corr1d", RULE, "no")
