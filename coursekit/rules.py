@@ -113,10 +113,6 @@ def bound_names(tree: ast.Module, imports: bool = False) -> set[str]:
     return names
 
 
-def used_names(tree: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
 def import_aliases(tree: ast.AST) -> dict[str, str]:
     """``{local name: dotted module path}`` of every import in ``tree`` (at any depth)."""
     aliases: dict[str, str] = {}
