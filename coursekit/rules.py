@@ -331,15 +331,13 @@ def _grading_pieces(sub: _Submission, names: list[str], others: list[str]) -> li
 
 def _unreadable(sub: _Submission, pieces: list[_Piece]) -> list[str]:
     """What keeps the rules from knowing what the code runs: a cell that can rebind globals at run
-    time (``exec``, ``globals()``, ``%run`` ...), wherever it is; a global that the code reads and
-    no cell binds (made by such means)."""
+    time (``exec``, ``globals()``, ``%run`` ...) or imports a module that is not installed, wherever
+    it is; a global that the code reads and no cell binds (made by such means)."""
     found = []
     for key, tree in sub.trees.items():
         for ref, line in references(tree, sub.aliases(key)):
-            hit = next((w for w in WRITERS if not ref.startswith("'") and _matches(ref, w)), None)
-            if hit is not None:
+            if not ref.startswith("'") and any(_matches(ref, w) for w in WRITERS):
                 found.append(f"{ref} (cell '{key}', line {line}), which can rebind names while the notebook runs")
-    for key, tree in sub.trees.items():
         for module, line in imported_modules(tree):
             if not is_installed(module):
                 found.append(
