@@ -67,16 +67,21 @@ def test_student_version_hides_solutions_and_hidden_tests(assignment):
 
 
 @pytest.mark.parametrize("assignment", assignments())
-def test_nbgrader_validate_flags_the_student_version(assignment):
+def test_nbgrader_validate_flags_the_student_version(assignment, tmp_path):
     """What the student's Validate button reports before anything is written (read through
     the API: the command-line `nbgrader validate` exits 0 even when tests fail). That the
     solution passes is proven once, by the solutions stage (nbval-lax: every cell of the
     solution runs and every assert of its tests holds, which is all Validate checks of it)
-    and by the grading stage (full marks); executing it a third time here proved nothing more."""
+    and by the grading stage (full marks); executing it a third time here proved nothing more.
+
+    The kernel talks over Unix sockets in this test's own folder: with TCP, the two workers'
+    kernels could pick the same free port at once (seen once: "Address already in use")."""
     from nbgrader.validator import Validator
+    from traitlets.config import Config
 
     (release_path,) = sorted((ROOT / "exercises" / assignment).glob("*.ipynb"))
-    stub = Validator().validate(str(release_path))
+    sockets = Config({"KernelManager": {"transport": "ipc", "ip": str(tmp_path / "kernel")}})
+    stub = Validator(config=sockets).validate(str(release_path))
     assert stub.get("failed"), "the student version validates before anything is written"
 
 
